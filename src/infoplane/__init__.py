@@ -1,0 +1,58 @@
+"""infoplane: information plane analysis of deep neural networks.
+
+Estimates the mutual information between each layer T of a network and its input X and label Y
+with the matrix-based Rényi alpha-entropy of Gram matrices (Sanchez Giraldo et al., IEEE TIT 2015),
+using a tensor kernel for convolutional activations (Wickstrøm et al., arXiv:1909.11396; Entropy
+25(6):899, 2023). All quantities are in bits. Importing infoplane loads torch and numpy only.
+"""
+
+from infoplane import bandwidth
+from infoplane.errors import (
+    DataError,
+    DeviceMismatchError,
+    DistributedError,
+    HistoryError,
+    InfoPlaneError,
+    InvalidInputError,
+    InvalidParameterError,
+    InvalidTypeError,
+    LayerNotFoundError,
+    NonFiniteActivationError,
+)
+from infoplane.functional import (
+    conditional_entropy,
+    gaussian_gram,
+    joint_entropy,
+    label_gram,
+    mutual_information,
+    normalize_gram,
+    renyi_entropy,
+    squared_distances,
+    total_correlation,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DataError",
+    "DeviceMismatchError",
+    "DistributedError",
+    "HistoryError",
+    "InfoPlaneError",
+    "InvalidInputError",
+    "InvalidParameterError",
+    "InvalidTypeError",
+    "LayerNotFoundError",
+    "NonFiniteActivationError",
+    "__version__",
+    "bandwidth",
+    "conditional_entropy",
+    "gaussian_gram",
+    "joint_entropy",
+    "label_gram",
+    "mutual_information",
+    "normalize_gram",
+    "renyi_entropy",
+    "squared_distances",
+    "total_correlation",
+]

@@ -1,0 +1,1 @@
+"""Reproducible experiments of the paper: models, data, presets and the training runner."""

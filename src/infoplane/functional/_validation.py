@@ -1,0 +1,183 @@
+"""Input validation shared by the public entry points (private).
+
+Each check raises one of :mod:`infoplane.errors` with a one-line message of the shape
+``<who>: expected <arg> <what>, got <what>. <fix>``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+import torch
+
+from infoplane.errors import (
+    DeviceMismatchError,
+    InvalidInputError,
+    InvalidParameterError,
+    InvalidTypeError,
+)
+
+#: The dtype every Gram and eigenvalue is computed in unless the caller asks otherwise.
+DEFAULT_DTYPE = torch.float64
+
+
+def as_tensor(value: Any, name: str, who: str) -> torch.Tensor:
+    """Return ``value`` as a tensor (numpy arrays and nested lists are converted, not copied)."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            raise InvalidTypeError(
+                f"{who}: expected {name} as a numeric tensor or array, got a numpy array of "
+                "dtype object. Convert it with np.asarray(..., dtype=float)."
+            )
+        return torch.from_numpy(np.ascontiguousarray(value))
+    if isinstance(value, (list, tuple)):
+        try:
+            return torch.as_tensor(np.asarray(value))
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise InvalidTypeError(
+                f"{who}: expected {name} as a numeric tensor or array, got an unconvertible "
+                f"{type(value).__name__}. Pass a torch.Tensor or numpy array."
+            ) from exc
+    raise InvalidTypeError(
+        f"{who}: expected {name} as a torch.Tensor or numpy array, got {type(value).__name__}."
+    )
+
+
+def check_floating_data(x: torch.Tensor, name: str, who: str) -> None:
+    """Reject empty, too-small, non-numeric or non-finite sample batches ``[N, ...]``."""
+    if x.dtype == torch.bool or x.is_complex():
+        raise InvalidTypeError(
+            f"{who}: expected {name} with a real numeric dtype, got {x.dtype}. "
+            "Convert it with .float()."
+        )
+    if x.dim() < 1:
+        raise InvalidInputError(
+            f"{who}: expected {name} of shape [N, ...] with N >= 2 samples, got a 0-d tensor."
+        )
+    if x.numel() == 0:
+        raise InvalidInputError(
+            f"{who}: expected a non-empty {name}, got shape {tuple(x.shape)}. "
+            "Pass at least 2 samples with at least one feature."
+        )
+    if x.shape[0] < 2:
+        raise InvalidInputError(
+            f"{who}: expected {name} with N >= 2 samples, got shape {tuple(x.shape)}. "
+            "Entropy needs at least two samples."
+        )
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        n_bad = int((~torch.isfinite(x)).sum())
+        raise InvalidInputError(
+            f"{who}: expected finite {name}, got {n_bad} NaN/Inf value(s). "
+            "Check the data or the run for divergence."
+        )
+
+
+def check_positive_scalar(value: Any, name: str, who: str) -> float:
+    """Return ``value`` as a positive finite float or raise."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise InvalidParameterError(
+                f"{who}: expected {name} as a scalar, got a tensor of shape {tuple(value.shape)}."
+            )
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidParameterError(
+            f"{who}: expected {name} as a positive finite number, got {value!r}."
+        )
+    value = float(value)
+    if not math.isfinite(value) or value <= 0.0:
+        raise InvalidParameterError(
+            f"{who}: expected {name} as a positive finite number, got {value!r}."
+        )
+    return value
+
+
+def check_alpha(alpha: Any, who: str) -> float:
+    """Validate the Rényi order: a finite number > 0 (1 is the von Neumann limit)."""
+    return check_positive_scalar(alpha, "alpha", who)
+
+
+def check_same_device(tensors: list[torch.Tensor], names: list[str], who: str) -> torch.device:
+    """Return the common device of ``tensors`` or raise :class:`DeviceMismatchError`."""
+    device = tensors[0].device
+    for t, name in zip(tensors[1:], names[1:]):
+        if t.device != device:
+            raise DeviceMismatchError(
+                f"{who}: expected {name} on {device} like {names[0]}, got {t.device}. "
+                "Move the inputs to one device first."
+            )
+    return device
+
+
+def check_gram(gram: Any, who: str, name: str = "gram") -> torch.Tensor:
+    """Validate a (batch of) Gram matrices ``[..., N, N]`` and return it in float64 at least.
+
+    The matrix must be square, finite and symmetric (up to round-off of its dtype), with a
+    positive diagonal and N >= 2.
+    """
+    g = as_tensor(gram, name, who)
+    if not g.is_floating_point():
+        if g.dtype == torch.bool or g.is_complex():
+            raise InvalidTypeError(
+                f"{who}: expected {name} with a real floating dtype, got {g.dtype}."
+            )
+        g = g.to(DEFAULT_DTYPE)
+    if g.dim() < 2 or g.shape[-1] != g.shape[-2]:
+        raise InvalidInputError(
+            f"{who}: expected {name} as a square matrix [..., N, N], got shape "
+            f"{tuple(g.shape)}. Build it with gaussian_gram or label_gram."
+        )
+    n = g.shape[-1]
+    if n < 2 or g.numel() == 0:
+        raise InvalidInputError(
+            f"{who}: expected {name} with N >= 2 samples, got shape {tuple(g.shape)}. "
+            "Entropy needs at least two samples."
+        )
+    if not bool(torch.isfinite(g).all()):
+        raise InvalidInputError(
+            f"{who}: expected a finite {name}, got NaN/Inf entries. "
+            "Check the data or the kernel width."
+        )
+    # Compute in at least float64 (float32 eigenvalues of a trace-1 matrix are off by ~1e-3).
+    if g.dtype in (torch.float16, torch.bfloat16, torch.float32):
+        g = g.to(DEFAULT_DTYPE)
+    diag = torch.diagonal(g, dim1=-2, dim2=-1)
+    if not bool((diag > 0).all()):
+        raise InvalidInputError(
+            f"{who}: expected {name} with a positive diagonal (k(x, x) > 0), got a diagonal "
+            f"entry {float(diag.min()):.3g}. A Gram of this kind cannot be normalized."
+        )
+    scale = diag.abs().amax(dim=-1, keepdim=True).unsqueeze(-1)
+    asym = (g - g.transpose(-1, -2)).abs() / scale
+    tol = 1e-6 if gram_is_low_precision(gram) else 1e-10
+    if bool((asym > tol).any()):
+        raise InvalidInputError(
+            f"{who}: expected a symmetric {name}, got a relative asymmetry of "
+            f"{float(asym.max()):.3g}. Symmetrize it with (K + K.T) / 2 if that is intended."
+        )
+    return g
+
+
+def gram_is_low_precision(gram: Any) -> bool:
+    """True when the caller's Gram was in a dtype coarser than float64."""
+    return isinstance(gram, torch.Tensor) and gram.dtype in (
+        torch.float16,
+        torch.bfloat16,
+        torch.float32,
+    ) or (isinstance(gram, np.ndarray) and gram.dtype in (np.float16, np.float32))
+
+
+def check_same_size(grams: list[torch.Tensor], who: str) -> None:
+    """All Grams must describe the same N samples."""
+    n = grams[0].shape[-1]
+    for i, g in enumerate(grams[1:], start=2):
+        if g.shape[-1] != n:
+            raise InvalidInputError(
+                f"{who}: expected Grams of the same N samples, got N = {n} (argument 1) and "
+                f"N = {g.shape[-1]} (argument {i}). Build them on the same batch."
+            )
