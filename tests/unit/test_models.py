@@ -241,7 +241,7 @@ def test_mlp_batchnorm_follows_the_activation(cls: type[MLP], record: list[_Reco
         assert act.abs().max() <= 1  # tanh range: the measured point precedes the BatchNorm
         torch.testing.assert_close(out.mean(0), torch.zeros(out.shape[1]), atol=1e-5, rtol=0)
         torch.testing.assert_close(
-            out.var(0, unbiased=False), torch.ones(out.shape[1]), atol=1e-3, rtol=0
+            out.var(0, unbiased=False), torch.ones(out.shape[1]), atol=1e-2, rtol=0
         )
 
 

@@ -105,7 +105,7 @@ def check_alpha(alpha: Any, who: str) -> float:
 def check_same_device(tensors: list[torch.Tensor], names: list[str], who: str) -> torch.device:
     """Return the common device of ``tensors`` or raise :class:`DeviceMismatchError`."""
     device = tensors[0].device
-    for t, name in zip(tensors[1:], names[1:]):
+    for t, name in zip(tensors[1:], names[1:], strict=True):
         if t.device != device:
             raise DeviceMismatchError(
                 f"{who}: expected {name} on {device} like {names[0]}, got {t.device}. "
@@ -165,11 +165,9 @@ def check_gram(gram: Any, who: str, name: str = "gram") -> torch.Tensor:
 
 def gram_is_low_precision(gram: Any) -> bool:
     """True when the caller's Gram was in a dtype coarser than float64."""
-    return isinstance(gram, torch.Tensor) and gram.dtype in (
-        torch.float16,
-        torch.bfloat16,
-        torch.float32,
-    ) or (isinstance(gram, np.ndarray) and gram.dtype in (np.float16, np.float32))
+    if isinstance(gram, torch.Tensor):
+        return gram.dtype in (torch.float16, torch.bfloat16, torch.float32)
+    return isinstance(gram, np.ndarray) and gram.dtype in (np.float16, np.float32)
 
 
 def check_same_size(grams: list[torch.Tensor], who: str) -> None:

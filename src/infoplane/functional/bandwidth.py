@@ -87,9 +87,7 @@ def _silverman_from_sq(d2: torch.Tensor, dim: int) -> torch.Tensor:
 
 def _scott_from_sq(d2: torch.Tensor, dim: int) -> torch.Tensor:
     n = d2.shape[0]
-    return _positive_or_fallback(
-        _pooled_std_from_sq(d2, dim) * n ** (-1.0 / (dim + 4.0)), "scott"
-    )
+    return _positive_or_fallback(_pooled_std_from_sq(d2, dim) * n ** (-1.0 / (dim + 4.0)), "scott")
 
 
 def candidate_grid(

@@ -59,9 +59,7 @@ def _entropy_of_normalized(a: torch.Tensor, alpha: float) -> torch.Tensor:
 
 def _check_method(method: str, who: str) -> str:
     if method not in _METHODS:
-        raise InvalidParameterError(
-            f"{who}: expected method in {_METHODS}, got {method!r}."
-        )
+        raise InvalidParameterError(f"{who}: expected method in {_METHODS}, got {method!r}.")
     return method
 
 
@@ -69,7 +67,7 @@ def _entropy_dispatch(a: torch.Tensor, alpha: float, method: str, **approx_optio
     """Route normalized matrices to the exact or the randomized estimator."""
     if method == "exact" or alpha == 2.0:
         return _entropy_of_normalized(a, alpha)
-    from infoplane.functional import approx  # noqa: PLC0415 (optional path, imported lazily)
+    from infoplane.functional import approx  # optional path, imported lazily
 
     n = a.shape[-1]
     if method == "auto" and n <= approx.AUTO_EXACT_MAX_N:

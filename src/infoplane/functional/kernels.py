@@ -106,8 +106,7 @@ def _labels_to_ids(y: Any, who: str, num_classes: int | None = None) -> torch.Te
     if y.dim() == 2:
         if y.shape[0] < 2 or y.shape[1] < 1:
             raise InvalidInputError(
-                f"{who}: expected y as one-hot rows [N, K] with N >= 2, got shape "
-                f"{tuple(y.shape)}."
+                f"{who}: expected y as one-hot rows [N, K] with N >= 2, got shape {tuple(y.shape)}."
             )
         if num_classes is not None and y.shape[1] != num_classes:
             raise InvalidInputError(
@@ -190,7 +189,7 @@ def _normalize(gram: torch.Tensor) -> torch.Tensor:
 
 
 def _unit_diagonal(gram: torch.Tensor) -> torch.Tensor:
-    """``K_ij / sqrt(K_ii K_jj)``: entries in [-1, 1], so Hadamard products never underflow early."""
+    """``K_ij / sqrt(K_ii K_jj)``: entries in [-1, 1], so Hadamard products do not underflow."""
     inv = torch.diagonal(gram, dim1=-2, dim2=-1).rsqrt()
     return gram * inv[..., :, None] * inv[..., None, :]
 
