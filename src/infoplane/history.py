@@ -249,7 +249,7 @@ class History:
         path = Path(path)
         if path.suffix == ".jsonl":
             lines = [json.dumps({"config": self.config}, sort_keys=True)]
-            lines += [json.dumps(r) for r in self.records]
+            lines += [json.dumps(_json_safe(r), allow_nan=False) for r in self.records]
             return atomic_write_text(path, "\n".join(lines) + "\n")
         if path.suffix == ".csv":
             atomic_write_text(_meta_path(path), json.dumps(self.config, indent=2, sort_keys=True))
@@ -301,6 +301,13 @@ class History:
                 f"malformed file ({exc}). Restore it or delete it to start over."
             ) from exc
         return hist
+
+
+def _json_safe(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Non-finite floats (skipped steps) become null: JSON has no NaN."""
+    return {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()
+    }
 
 
 def _meta_path(path: Path) -> Path:
