@@ -24,7 +24,16 @@ from infoplane.experiments.models import (
     model_summary,
 )
 
-ACTIVATION_TYPES = (nn.Tanh, nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.Sigmoid, nn.SiLU, nn.Softplus)
+ACTIVATION_TYPES = (
+    nn.Tanh,
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.Sigmoid,
+    nn.SiLU,
+    nn.Softplus,
+)
 
 # name -> (input shape of one sample, expected per-sample shapes at the measured layers)
 PAPER_SHAPES: dict[str, tuple[tuple[int, ...], list[tuple[int, ...]]]] = {
@@ -84,7 +93,7 @@ class _Recorder:
             if name
         ]
 
-    def _hook(self, name: str):  # noqa: ANN202 - a hook factory
+    def _hook(self, name: str):  # a hook factory
         def hook(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
             self.calls.append(name)
             self.shapes.setdefault(name, []).append(tuple(out.shape))
@@ -252,10 +261,14 @@ def test_mlp_without_batchnorm_has_none() -> None:
 
 
 def test_cnn_batchnorm_option_follows_the_activation() -> None:
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in CNN().modules())
-    model = CNN(batch_norm=True)
-    assert [n for n, _ in model.conv1.named_children()] == ["conv", "act", "bn"]
-    assert [n for n, _ in model.fc1.named_children()] == ["linear", "act", "bn"]
+    assert not any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in CNN().modules())
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in DigitsCNN(batch_norm=False).modules())
+    for model in (CNN(batch_norm=True), DigitsCNN()):  # DigitsCNN normalises by default
+        for k in range(1, len(model.measured_layers)):
+            block = getattr(model, f"conv{k}")
+            assert [n for n, _ in block.named_children()] == ["conv", "act", "bn"]
+            assert isinstance(block.bn, nn.BatchNorm2d)
+        assert [n for n, _ in model.fc1.named_children()] == ["linear", "act", "bn"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -433,20 +446,21 @@ def test_digits_models_train(cls: type[LayeredNet]) -> None:
     gen = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
     model = cls()
-    x = torch.rand(100, *model.input_shape, generator=gen) * 16  # digits pixels are 0..16
-    y = torch.randint(0, 10, (100,), generator=gen)
+    x = torch.rand(100, *model.input_shape, generator=gen)  # pixels scaled to [0, 1]
+    teacher = torch.randn(64, 10, generator=gen)  # labels a random linear rule of the pixels
+    y = ((x.reshape(100, 64) - 0.5) @ teacher).argmax(dim=1)
     loss_fn = nn.CrossEntropyLoss()
     optimiser = torch.optim.SGD(model.parameters(), lr=0.09)  # the paper's optimiser
     model.train()
     losses = []
-    for _ in range(30):
+    for _ in range(20):
         optimiser.zero_grad()
         loss = loss_fn(model(x), y)
         loss.backward()
         optimiser.step()
         losses.append(loss.item())
     assert all(torch.isfinite(torch.tensor(losses)))
-    assert losses[-1] < 0.9 * losses[0]
+    assert losses[-1] < 0.5 * losses[0]
 
 
 # --------------------------------------------------------------------------------------------------

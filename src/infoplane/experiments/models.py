@@ -504,8 +504,14 @@ class DigitsMLP(MLP):
 class DigitsCNN(CNN):
     """A small :class:`CNN` for scikit-learn's 8×8 digits: conv 8, conv 16, pool, dense 64.
 
-    The same structure as the paper's CNN (Wickstrøm et al., arXiv:1909.11396), scaled down. Input
-    ``[N, 1, 8, 8]`` or ``[N, 64]``, output ``[N, 10]`` logits; measured layers ``conv1.act``
+    The same structure as the paper's CNN (Wickstrøm et al., arXiv:1909.11396), scaled down, with
+    one difference: BatchNorm after each activation is on by default (as in the paper's MLP).
+    Without it, plain SGD at the paper's learning rate (0.09) needs far more than the ~13 steps
+    per epoch that 1300 samples give (about 88 % test accuracy after 10 epochs with tanh, 70 %
+    with ReLU, against about 98 % with BatchNorm); pass ``batch_norm=False`` for the paper's
+    plain CNN. The measured points stay before the BatchNorm.
+
+    Input ``[N, 1, 8, 8]`` or ``[N, 64]``, output ``[N, 10]`` logits; measured layers ``conv1.act``
     ``[N, 8, 8, 8]``, ``conv2.act`` ``[N, 16, 8, 8]`` (before pooling), ``fc1.act`` ``[N, 64]``.
     """
 
@@ -517,7 +523,7 @@ class DigitsCNN(CNN):
         dense: int = 64,
         num_classes: int = 10,
         activation: str = "tanh",
-        batch_norm: bool = False,
+        batch_norm: bool = True,
         pool_after: Sequence[int] = (2,),
     ) -> None:
         super().__init__(
