@@ -1,0 +1,486 @@
+"""Track the information plane of a PyTorch model during training.
+
+:class:`InformationPlane` measures, for named layers T of a model, the matrix-based Rényi
+estimates of I(X; T), I(T; Y) and S(T) on a batch (Wickstrøm et al., arXiv:1909.11396), records
+them in a :class:`~infoplane.history.History`, and works unchanged under torch.distributed.
+
+Two protocols, both first-class:
+
+* the paper's: every k-th training iteration on the batch just used
+  (:meth:`InformationPlane.on_train_batch`, or :meth:`InformationPlane.measure` directly);
+* common practice: once per epoch on fixed probe sets, in mini-batches of N, averaged
+  (:meth:`InformationPlane.measure_probe`).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from infoplane import distributed as ddp
+from infoplane.capture import capture, default_layers, eval_mode, first_tensor, resolve_layers
+from infoplane.errors import (
+    InvalidInputError,
+    InvalidParameterError,
+    InvalidTypeError,
+    LayerNotFoundError,
+    NonFiniteActivationError,
+)
+from infoplane.functional._validation import as_tensor, check_alpha
+from infoplane.functional.bandwidth import LabelAlignment, WidthRule, make_width_rule
+from infoplane.functional.kernels import (
+    _gram_from_squared_distances,
+    _labels_to_ids,
+    _squared_distances,
+)
+from infoplane.functional.measures import plane_step
+from infoplane.history import STATUS_OK, STATUS_SKIPPED, History
+
+_NONFINITE_POLICIES = ("raise", "skip")
+#: Quantities of one layer in a measurement result and a history record.
+QUANTITIES = ("i_xt", "i_ty", "h_t", "h_x", "h_y", "sigma")
+
+
+def _version() -> str:
+    from infoplane import __version__
+
+    return __version__
+
+
+class InformationPlane:
+    """Measure I(X; T), I(T; Y) and S(T) of a model's layers, step after step.
+
+    Args:
+        model: any ``nn.Module``. It is never moved or modified; measurements run in eval mode
+            under ``torch.no_grad`` and every module's train/eval flag is restored afterwards.
+        layers: names from ``model.named_modules()``. ``None`` takes ``model.measured_layers``
+            if the model declares it, else every activation module (each block's output after
+            its non-linearity). Results come in forward order.
+        alpha: Rényi order (default 1.01, the paper's).
+        x_width: width rule of the input kernel: a positive number (the paper: 8 / sqrt(2) on
+            MNIST scaled to [0, 1]), or ``"median"`` (default), ``"knn"``, ``"silverman"``,
+            ``"scott"``, ``"alignment"``, or a :class:`~infoplane.bandwidth.WidthRule`.
+        width: width rule of every layer (the same choices; default ``"alignment"``, the paper's
+            label-alignment rule with a moving average, one state per layer), or a mapping
+            ``{layer: rule}`` (layers not in it use ``"alignment"``).
+        label_kernel: ``"indicator"`` (default; the class-indicator Gram, equal to the paper's
+            Gaussian on one-hot labels with a tiny width), or a positive number: a Gaussian
+            kernel of that width on one-hot labels.
+        num_classes: needed only with a Gaussian label kernel and integer labels.
+        include_output: also measure the model output passed through softmax (dim 1), under the
+            name ``output_name``.
+        every: :meth:`on_train_batch` measures when ``step % every == 0``.
+        on_nonfinite: ``"raise"`` (default) raises :class:`~infoplane.NonFiniteActivationError`
+            when a layer produces NaN/Inf; ``"skip"`` warns and records the step as skipped.
+        run: run index stored in every record (several seeds in one history).
+        history: a :class:`~infoplane.history.History` to extend (e.g. after a restart).
+        writer: optional TensorBoard ``SummaryWriter`` (anything with ``add_scalar``); only
+            rank 0 logs.
+
+    Under torch.distributed, :meth:`measure` gathers every rank's shard of the batch so that the
+    estimate is the one of the whole batch, identical on every rank (widths are broadcast from
+    rank 0); :meth:`measure_probe` measures each rank's own mini-batches and averages them
+    across ranks with one all-reduce. Only rank 0 writes files.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        layers: Sequence[str] | None = None,
+        *,
+        alpha: float = 1.01,
+        x_width: Any = "median",
+        width: Any = "alignment",
+        label_kernel: Any = "indicator",
+        num_classes: int | None = None,
+        include_output: bool = True,
+        output_name: str = "output",
+        every: int = 1,
+        on_nonfinite: str = "raise",
+        run: int = 0,
+        history: History | None = None,
+        writer: Any = None,
+    ) -> None:
+        who = "InformationPlane"
+        if not isinstance(model, nn.Module):
+            raise InvalidTypeError(
+                f"{who}: expected model as a torch.nn.Module, got {type(model).__name__}."
+            )
+        self.model = model
+        self.alpha = check_alpha(alpha, who)
+        names = list(default_layers(model) if layers is None else layers)
+        resolve_layers(model, names, who)
+        if include_output and output_name in names:
+            raise InvalidParameterError(
+                f"{who}: expected output_name distinct from the layer names, got {output_name!r}"
+                " in both. Pass another output_name."
+            )
+        if not names and not include_output:
+            raise InvalidParameterError(f"{who}: expected at least one layer to measure, got none.")
+        self.layers = names
+        self.include_output = bool(include_output)
+        self.output_name = output_name
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise InvalidParameterError(f"{who}: expected every as an integer >= 1, got {every!r}.")
+        self.every = every
+        if on_nonfinite not in _NONFINITE_POLICIES:
+            raise InvalidParameterError(
+                f"{who}: expected on_nonfinite in {_NONFINITE_POLICIES}, got {on_nonfinite!r}."
+            )
+        self.on_nonfinite = on_nonfinite
+        self.run = int(run)
+        self.writer = writer
+        self._label_sigma = self._check_label_kernel(label_kernel, who)
+        self.num_classes = num_classes
+        self.x_rule = make_width_rule(x_width)
+        all_names = self.measured_names
+        if isinstance(width, Mapping):
+            unknown = sorted(set(width) - set(all_names))
+            if unknown:
+                raise LayerNotFoundError(
+                    f"{who}: expected width keys among the measured layers {all_names}, got "
+                    f"{unknown}."
+                )
+            self.rules = {n: make_width_rule(width.get(n, "alignment")) for n in all_names}
+        else:
+            proto = make_width_rule(width)
+            self.rules = {n: copy.deepcopy(proto) for n in all_names}
+        self._order: list[str] | None = None
+        config = {
+            "alpha": self.alpha,
+            "kernel": "gaussian exp(-||a-b||^2 / (2 sigma^2)), Frobenius norm (tensor kernel)",
+            "sigma_convention": "infoplane (authors' code sigma = ours * sqrt(2))",
+            "x_width": self.x_rule.describe(),
+            "width": {n: r.describe() for n, r in self.rules.items()},
+            "label_kernel": "indicator" if self._label_sigma is None else self._label_sigma,
+            "layers": all_names,
+            "output_transform": "softmax" if self.include_output else None,
+            "infoplane_version": _version(),
+        }
+        if history is None:
+            history = History(config)
+        else:
+            history.config = {**config, **history.config}
+        self.history = history
+
+    # ----------------------------------------------------------------------------- properties
+    @property
+    def measured_names(self) -> list[str]:
+        """Layer names as they appear in results: the layers, then the output (if measured)."""
+        return self.layers + ([self.output_name] if self.include_output else [])
+
+    @staticmethod
+    def _check_label_kernel(label_kernel: Any, who: str) -> float | None:
+        if label_kernel == "indicator":
+            return None
+        if isinstance(label_kernel, (int, float)) and not isinstance(label_kernel, bool):
+            if math.isfinite(label_kernel) and label_kernel > 0:
+                return float(label_kernel)
+        raise InvalidParameterError(
+            f"{who}: expected label_kernel 'indicator' or a positive width, got {label_kernel!r}."
+        )
+
+    # ----------------------------------------------------------------------------- forward
+    def _forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One eval-mode, no-grad forward; returns the captured outputs in forward order."""
+        who = "InformationPlane.measure"
+        with (
+            eval_mode(self.model),
+            torch.no_grad(),
+            capture(self.model, self.layers, who=who) as acts,
+        ):
+            out = self.model(x)
+        missing = [n for n in self.layers if n not in acts]
+        if missing:
+            raise LayerNotFoundError(
+                f"{who}: expected every named layer to produce an output, got none from "
+                f"{missing}. The forward pass did not run them; name layers that it uses."
+            )
+        result = dict(acts)
+        if self.include_output:
+            logits = first_tensor(out)
+            if logits is None or logits.dim() < 2:
+                raise InvalidTypeError(
+                    f"{who}: expected the model to return logits [N, C, ...], got "
+                    f"{type(out).__name__}. Pass include_output=False or name the last layer."
+                )
+            result[self.output_name] = torch.softmax(logits.detach().to(torch.float64), dim=1)
+        if self._order is None:
+            self._order = list(result)
+        return {n: result[n] for n in self._order}
+
+    # ----------------------------------------------------------------------------- maths
+    def _label_gram(self, ids: torch.Tensor) -> torch.Tensor:
+        if self._label_sigma is None:
+            return (ids[:, None] == ids[None, :]).to(torch.float64)
+        k = self.num_classes or int(ids.max()) + 1
+        one_hot = torch.nn.functional.one_hot(ids, k).to(torch.float64)
+        return _gram_from_squared_distances(_squared_distances(one_hot), self._label_sigma)
+
+    def _compute(
+        self,
+        x: torch.Tensor,
+        ids: torch.Tensor,
+        acts: dict[str, torch.Tensor],
+        *,
+        update_widths: bool,
+    ) -> dict[str, dict[str, float]] | None:
+        """Per-layer quantities of one batch; None if a layer is not finite and we skip."""
+        bad = [n for n, t in acts.items() if not bool(torch.isfinite(t).all())]
+        if bad:
+            msg = (
+                f"InformationPlane.measure: expected finite activations, got NaN/Inf in {bad}. "
+                "The run is probably diverging (lower the learning rate)"
+            )
+            if self.on_nonfinite == "raise":
+                raise NonFiniteActivationError(msg + ", or pass on_nonfinite='skip'.")
+            warnings.warn(msg + "; the step is recorded as skipped.", RuntimeWarning, stacklevel=3)
+            return None
+        y_gram = self._label_gram(ids)
+        x2d = x.reshape(x.shape[0], -1)
+        d2_x = _squared_distances(x2d)
+        sigmas = [self._width(self.x_rule, d2_x, x2d.shape[1], y_gram, update_widths)]
+        d2_ts = []
+        for name, t in acts.items():
+            t2d = t.reshape(t.shape[0], -1)
+            d2 = _squared_distances(t2d)
+            d2_ts.append(d2)
+            sigmas.append(self._width(self.rules[name], d2, t2d.shape[1], y_gram, update_widths))
+        sigma = torch.stack([s.to(torch.float64).reshape(()) for s in sigmas])
+        if update_widths and ddp.is_distributed():
+            sigma = ddp.broadcast(sigma)  # identical widths on every rank, by construction
+        k_x = _gram_from_squared_distances(d2_x, sigma[0])
+        k_t = _gram_from_squared_distances(torch.stack(d2_ts), sigma[1:, None, None])
+        if self._label_sigma is None:
+            out = plane_step(k_x, k_t, ids, self.alpha)
+        else:
+            out = plane_step(k_x, k_t, None, self.alpha, k_y=y_gram)
+        values = torch.stack(
+            [
+                out["i_xt"],
+                out["i_ty"],
+                out["h_t"],
+                out["h_x"].expand_as(out["h_t"]),
+                out["h_y"].expand_as(out["h_t"]),
+                sigma[1:],
+            ]
+        ).T.tolist()  # the one host synchronisation of the step
+        return {
+            name: dict(zip(QUANTITIES, row, strict=True))
+            for name, row in zip(acts, values, strict=True)
+        }
+
+    @staticmethod
+    def _width(
+        rule: WidthRule, d2: torch.Tensor, dim: int, y_gram: torch.Tensor, update: bool
+    ) -> torch.Tensor:
+        if not update and isinstance(rule, LabelAlignment):
+            return rule.best_candidate(d2, y_gram)  # probe sets: no moving-average update
+        return rule(d2, dim, y_gram)
+
+    # ----------------------------------------------------------------------------- inputs
+    def _check_batch(self, x: Any, y: Any, who: str) -> tuple[torch.Tensor, torch.Tensor]:
+        x = as_tensor(x, "x", who)
+        ids = _labels_to_ids(y, who, None)
+        if x.dim() < 1 or x.shape[0] != ids.shape[0]:
+            raise InvalidInputError(
+                f"{who}: expected x and y with the same number of samples N, got "
+                f"x {tuple(x.shape)} and y {tuple(ids.shape)}."
+            )
+        if x.shape[0] < 2:
+            raise InvalidInputError(f"{who}: expected a batch of N >= 2 samples, got {x.shape[0]}.")
+        if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+            raise InvalidInputError(f"{who}: expected finite x, got NaN/Inf values.")
+        return x, ids.to(x.device)
+
+    # ----------------------------------------------------------------------------- records
+    def _record(
+        self,
+        result: dict[str, dict[str, float]] | None,
+        *,
+        step: int,
+        split: str,
+        epoch: int | None,
+        n: int,
+    ) -> dict[str, dict[str, float]]:
+        names = self._order or self.measured_names
+        if result is None:
+            result = {name: dict.fromkeys(QUANTITIES, math.nan) for name in names}
+            status = STATUS_SKIPPED
+        else:
+            status = STATUS_OK
+        for index, (name, q) in enumerate(result.items()):
+            self.history.add(
+                {
+                    "run": self.run,
+                    "split": split,
+                    "epoch": -1 if epoch is None else epoch,
+                    "step": step,
+                    "layer": name,
+                    "layer_index": index,
+                    "n": n,
+                    "status": status,
+                    **q,
+                }
+            )
+            if self.writer is not None and status == STATUS_OK and ddp.is_rank_zero():
+                for key in ("i_xt", "i_ty", "h_t", "sigma"):
+                    self.writer.add_scalar(f"infoplane/{split}/{name}/{key}", q[key], step)
+        return result
+
+    # ----------------------------------------------------------------------------- public API
+    def measure(
+        self, x: Any, y: Any, *, step: int, split: str = "train", epoch: int | None = None
+    ) -> dict[str, dict[str, float]]:
+        """Measure one batch, record it, and return ``{layer: {i_xt, i_ty, h_t, h_x, h_y,
+        sigma}}`` in forward order (bits; sigma in the library's convention).
+
+        Args:
+            x: the input batch ``[N, ...]`` (on the device the model expects).
+            y: labels ``[N]`` (integer ids) or one-hot rows ``[N, K]``.
+            step: the training iteration (the key of the record).
+            split: ``"train"``, ``"test"`` or any tag.
+            epoch: optional epoch number stored with the record.
+
+        Under torch.distributed every rank passes its own shard; the measurement is that of
+        the concatenated batch, and every rank returns the same numbers.
+        """
+        who = "InformationPlane.measure"
+        step = _check_step(step, who)
+        x, ids = self._check_batch(x, y, who)
+        acts = self._forward(x)
+        if ddp.is_distributed():
+            x = ddp.all_gather_cat(x)
+            ids = ddp.all_gather_cat(ids)
+            acts = {n: ddp.all_gather_cat(t) for n, t in acts.items()}
+        result = self._compute(x, ids, acts, update_widths=True)
+        return self._record(result, step=step, split=split, epoch=epoch, n=x.shape[0])
+
+    def on_train_batch(
+        self, x: Any, y: Any, *, step: int, epoch: int | None = None
+    ) -> dict[str, dict[str, float]] | None:
+        """The paper's protocol: measure the training batch when ``step % every == 0``."""
+        if step % self.every != 0:
+            return None
+        return self.measure(x, y, step=step, split="train", epoch=epoch)
+
+    def measure_probe(
+        self,
+        data: Any,
+        *,
+        step: int,
+        split: str = "test",
+        epoch: int | None = None,
+        batch_size: int = 100,
+    ) -> dict[str, dict[str, float]]:
+        """Measure a fixed probe set in mini-batches of ``batch_size`` and record the average.
+
+        Args:
+            data: ``(x, y)`` tensors (split into consecutive mini-batches; a last partial batch
+                is dropped when at least one full batch exists, so every estimate uses the same
+                N), or an iterable of ``(x, y)`` batches such as a DataLoader (batches of fewer
+                than 2 samples are dropped).
+            step, split, epoch: the key of the record.
+            batch_size: N of each estimate (the paper: 100).
+
+        The kernel widths of layers with the alignment rule are each batch's best candidate
+        (no moving-average update: a probe set is not a sequence of steps). Under
+        torch.distributed each rank passes its own shard; averages are taken over all ranks'
+        batches. The recorded ``n`` is the total number of samples used.
+        """
+        who = "InformationPlane.measure_probe"
+        step = _check_step(step, who)
+        sums: torch.Tensor | None = None
+        count = 0
+        samples = 0
+        for xb, yb in _batches(data, batch_size, who):
+            xb, ids = self._check_batch(xb, yb, who)
+            result = self._compute(xb, ids, self._forward(xb), update_widths=False)
+            if result is None:
+                continue
+            row = torch.tensor(
+                [[q[k] for k in QUANTITIES] for q in result.values()], dtype=torch.float64
+            )
+            sums = row if sums is None else sums + row
+            count += 1
+            samples += xb.shape[0]
+        names = self._order or self.measured_names
+        if sums is None:
+            sums = torch.zeros((len(names), len(QUANTITIES)), dtype=torch.float64)
+        totals = ddp.all_reduce_sum(
+            torch.cat([sums.reshape(-1), torch.tensor([count, samples], dtype=torch.float64)])
+        )
+        count, samples = int(totals[-2]), int(totals[-1])
+        if count == 0:
+            result = None
+        else:
+            means = (totals[:-2] / count).reshape(len(names), len(QUANTITIES)).tolist()
+            result = {
+                n: dict(zip(QUANTITIES, r, strict=True)) for n, r in zip(names, means, strict=True)
+            }
+        return self._record(result, step=step, split=split, epoch=epoch, n=samples)
+
+    # ----------------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """Width-rule states (moving averages), to resume a run with the same widths."""
+        return {
+            "x_rule": self.x_rule.state_dict(),
+            "rules": {n: r.state_dict() for n, r in self.rules.items()},
+            "order": self._order,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.x_rule.load_state_dict(state["x_rule"])
+        for name, rule_state in state["rules"].items():
+            if name not in self.rules:
+                raise LayerNotFoundError(
+                    f"InformationPlane.load_state_dict: expected layers {list(self.rules)}, got "
+                    f"state for {name!r}. The checkpoint belongs to another configuration."
+                )
+            self.rules[name].load_state_dict(rule_state)
+        self._order = state.get("order")
+
+    def save(self, path: str | Path) -> Path | None:
+        """Save the history (``.csv`` or ``.jsonl``) on rank 0; other ranks do nothing."""
+        if not ddp.is_rank_zero():
+            return None
+        return self.history.save(path)
+
+
+def _check_step(step: Any, who: str) -> int:
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise InvalidParameterError(f"{who}: expected step as an integer >= 0, got {step!r}.")
+    return step
+
+
+def _batches(data: Any, batch_size: int, who: str) -> Iterable[tuple[Any, Any]]:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
+        raise InvalidParameterError(
+            f"{who}: expected batch_size as an integer >= 2, got {batch_size!r}."
+        )
+    if (
+        isinstance(data, (tuple, list))
+        and len(data) == 2
+        and not isinstance(data[0], (tuple, list))
+    ):
+        x, y = data
+        n = len(x)
+        full = n // batch_size
+        stop = full * batch_size if full > 0 else n
+        for start in range(0, stop, batch_size):
+            yield x[start : start + batch_size], y[start : start + batch_size]
+        return
+    for batch in data:
+        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+            raise InvalidTypeError(
+                f"{who}: expected batches of (x, y), got {type(batch).__name__}."
+            )
+        if len(batch[0]) >= 2:
+            yield batch[0], batch[1]
