@@ -7,6 +7,7 @@ using a tensor kernel for convolutional activations (Wickstrøm et al., arXiv:19
 """
 
 from infoplane import bandwidth
+from infoplane.capture import capture
 from infoplane.errors import (
     DataError,
     DeviceMismatchError,
@@ -30,6 +31,8 @@ from infoplane.functional import (
     squared_distances,
     total_correlation,
 )
+from infoplane.history import History
+from infoplane.plane import InformationPlane
 
 __version__ = "0.1.0"
 
@@ -37,8 +40,10 @@ __all__ = [
     "DataError",
     "DeviceMismatchError",
     "DistributedError",
+    "History",
     "HistoryError",
     "InfoPlaneError",
+    "InformationPlane",
     "InvalidInputError",
     "InvalidParameterError",
     "InvalidTypeError",
@@ -46,6 +51,7 @@ __all__ = [
     "NonFiniteActivationError",
     "__version__",
     "bandwidth",
+    "capture",
     "conditional_entropy",
     "gaussian_gram",
     "joint_entropy",
