@@ -154,13 +154,14 @@ def capture(
 
 
 def hooks_left(model: nn.Module) -> list[str]:
-    """Names of modules that still carry any forward (pre-)hook or backward hook."""
+    """Names of modules that still carry any forward (pre-)hook or (full) backward (pre-)hook."""
     left = []
     for name, module in model.named_modules():
         if (
             module._forward_hooks
             or module._forward_pre_hooks
             or module._backward_hooks
+            or getattr(module, "_backward_pre_hooks", None)
             or getattr(module, "_forward_hooks_with_kwargs", None)
         ):
             left.append(name or "<root>")
