@@ -115,8 +115,9 @@ class InformationPlane:
             )
         self.model = model
         self.alpha = check_alpha(alpha, who)
-        names = list(default_layers(model) if layers is None else layers)
-        resolve_layers(model, names, who)
+        names = default_layers(model) if layers is None else layers
+        resolve_layers(model, names, who)  # before list(): a str must not become its characters
+        names = list(names)
         if include_output and output_name in names:
             raise InvalidParameterError(
                 f"{who}: expected output_name distinct from the layer names, got {output_name!r}"
