@@ -1,0 +1,424 @@
+"""Train a network and track its information plane: the engine behind ``infoplane run``.
+
+A run directory holds::
+
+    config.json          the resolved configuration
+    history.csv          one record per (run, split, epoch, step, layer) (+ history.meta.json)
+    metrics.csv          loss and accuracy per (run, split, epoch)
+    checkpoints/run<K>.pt  model, optimizer, width states and RNG states at the last epoch end
+    state.json           which runs are complete
+    figures/, report.md, report.html
+
+Determinism: every random choice derives from ``seed + run`` (the weights), or from a generator
+seeded by ``(seed, run, epoch)`` (the shuffling) or ``(seed, run, step)`` (the test batch), so a
+resumed run repeats exactly what an uninterrupted one does. Files are saved after each epoch,
+history before checkpoint, each atomically: a crash at any point loses at most the current epoch,
+which the resumed run measures again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from infoplane.errors import HistoryError, InvalidParameterError
+from infoplane.experiments.data import DatasetSplits, load_dataset
+from infoplane.experiments.models import build_model
+from infoplane.experiments.presets import ExperimentConfig
+from infoplane.history import History, atomic_write_text, read_table, write_table
+from infoplane.plane import InformationPlane
+
+METRIC_FIELDS = ("run", "split", "epoch", "step", "loss", "accuracy")
+
+
+def _generator(*keys: int) -> torch.Generator:
+    g = torch.Generator()
+    seed = 0
+    for k in keys:
+        seed = (seed * 1_000_003 + int(k)) % (2**62)
+    return g.manual_seed(seed)
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class _Progress:
+    """A tqdm bar when tqdm is installed and enabled; otherwise nothing."""
+
+    def __init__(self, total: int, desc: str, enabled: bool) -> None:
+        self.bar = None
+        if enabled:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:  # pragma: no cover - tqdm is in the experiments extra
+                tqdm = None
+            if tqdm is not None:
+                self.bar = tqdm(
+                    total=total,
+                    desc=desc,
+                    unit="it",
+                    dynamic_ncols=True,
+                    file=sys.stderr,
+                    leave=True,
+                )
+
+    def update(self, n: int = 1, **postfix: Any) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+            if postfix:
+                self.bar.set_postfix(postfix, refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class Experiment:
+    """One configured experiment in one run directory (possibly several runs/seeds)."""
+
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        run_dir: str | Path,
+        *,
+        progress: bool = True,
+        on_epoch_end: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.config = config.validate()
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        self.on_epoch_end = on_epoch_end
+        self.device = torch.device(config.device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise InvalidParameterError(
+                "infoplane run: expected a CUDA device for --device cuda, got none. "
+                "Use --device cpu or run on a machine with a GPU."
+            )
+
+    # ----------------------------------------------------------------------------- files
+    @property
+    def history_path(self) -> Path:
+        return self.run_dir / "history.csv"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.run_dir / "metrics.csv"
+
+    def _checkpoint_path(self, run: int) -> Path:
+        return self.run_dir / "checkpoints" / f"run{run}.pt"
+
+    def _state(self) -> dict[str, Any]:
+        path = self.run_dir / "state.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"done": []}
+
+    def _save_state(self, state: dict[str, Any]) -> None:
+        atomic_write_text(self.run_dir / "state.json", json.dumps(state, indent=2))
+
+    def prepare(self, *, resume: bool) -> None:
+        """Create the run directory and write the configuration (or check it on resume)."""
+        config_path = self.run_dir / "config.json"
+        if resume:
+            if not config_path.is_file():
+                raise HistoryError(
+                    f"infoplane run: expected a run to resume in {self.run_dir}, got no "
+                    "config.json there. Start a new run without --resume."
+                )
+            return
+        if config_path.exists():
+            raise HistoryError(
+                f"infoplane run: expected a new run directory, got existing {self.run_dir}. "
+                "Pass --resume to continue it, or choose another --out."
+            )
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(config_path, json.dumps(self.config.to_dict(), indent=2))
+        except OSError as exc:
+            raise HistoryError(
+                f"infoplane run: expected a writable run directory, got {self.run_dir} "
+                f"({exc.strerror}). Choose another --out."
+            ) from exc
+
+    # ----------------------------------------------------------------------------- pieces
+    def load_data(self) -> DatasetSplits:
+        c = self.config
+        return load_dataset(
+            c.dataset,
+            data_dir=c.data_dir,
+            download=c.download,
+            seed=c.seed,
+            **c.dataset_options,
+        )
+
+    def build(self, run: int, data: DatasetSplits) -> tuple[nn.Module, torch.optim.Optimizer]:
+        c = self.config
+        torch.manual_seed(c.seed + run)
+        options = dict(c.model_options)
+        options.setdefault("activation", c.activation)
+        if c.model in ("mlp", "digits-mlp"):
+            options.setdefault("in_features", int(torch.tensor(data.input_shape).prod()))
+        else:
+            options.setdefault("in_channels", data.input_shape[0])
+            options.setdefault("image_size", data.input_shape[-1])
+        options.setdefault("num_classes", data.num_classes)
+        model = build_model(c.model, **options).to(self.device)
+        optimizer = torch.optim.SGD(
+            model.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay
+        )
+        return model, optimizer
+
+    def _plane(self, model: nn.Module, run: int, history: History) -> InformationPlane:
+        c = self.config
+        return InformationPlane(
+            model,
+            alpha=c.alpha,
+            x_width=c.x_width,
+            width=c.width,
+            every=c.every,
+            run=run,
+            history=history,
+            on_nonfinite="skip",
+        )
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        """Mean cross-entropy and accuracy of ``model`` on (x, y), in eval mode."""
+        was = model.training
+        model.eval()
+        loss_sum, correct = 0.0, 0
+        for start in range(0, len(x), 500):
+            xb = x[start : start + 500].to(self.device)
+            yb = y[start : start + 500].to(self.device)
+            logits = model(xb)
+            loss_sum += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
+            correct += int((logits.argmax(1) == yb).sum())
+        model.train(was)
+        return loss_sum / len(x), correct / len(x)
+
+    # ----------------------------------------------------------------------------- main loop
+    def run(self, *, resume: bool = False) -> Path:
+        """Run (or resume) every configured run; return the run directory."""
+        c = self.config
+        data = self.load_data()  # before any file is written: a data problem leaves no run dir
+        self.prepare(resume=resume)
+        history = (
+            History.load(self.history_path) if resume and self.history_path.is_file() else History()
+        )
+        metrics = _load_metrics(self.metrics_path) if resume else []
+        state = self._state() if resume else {"done": []}
+        for run in range(c.runs):
+            if run in state["done"]:
+                continue
+            self._train_one(run, data, history, metrics, resume=resume)
+            state["done"].append(run)
+            self._save_state(state)
+        return self.run_dir
+
+    def _train_one(
+        self,
+        run: int,
+        data: DatasetSplits,
+        history: History,
+        metrics: list[dict[str, Any]],
+        *,
+        resume: bool,
+    ) -> None:
+        c = self.config
+        model, optimizer = self.build(run, data)
+        plane = self._plane(model, run, history)
+        start_epoch, step = 0, 0
+        ckpt_path = self._checkpoint_path(run)
+        if resume and ckpt_path.is_file():
+            ckpt = torch.load(ckpt_path, map_location=self.device, weights_only=False)
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            plane.load_state_dict(ckpt["plane"])
+            torch.set_rng_state(ckpt["rng_cpu"])
+            if ckpt.get("rng_cuda") is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(ckpt["rng_cuda"])
+            start_epoch, step = ckpt["epoch"] + 1, ckpt["step"]
+        # Drop whatever this run recorded after its checkpoint: it is measured again.
+        history.truncate(after_step=step if start_epoch > 0 else -1, run=run)
+        metrics[:] = [m for m in metrics if m["run"] != run or m["epoch"] < start_epoch]
+
+        n_train = data.n_train
+        steps_per_epoch = n_train // c.batch_size
+        if steps_per_epoch == 0:
+            raise InvalidParameterError(
+                f"infoplane run: expected batch_size <= the {n_train} training samples, got "
+                f"{c.batch_size}. Lower --batch-size."
+            )
+        probes = self._probes(run, data)
+        if start_epoch == 0 and probes:
+            self._measure_probes(plane, probes, step=0, epoch=0)
+        bar = _Progress(
+            (c.epochs - start_epoch) * steps_per_epoch,
+            f"{c.preset} run {run + 1}/{c.runs}",
+            self.progress,
+        )
+        loss_fn = nn.CrossEntropyLoss()
+        last: dict[str, Any] = {}
+        try:
+            for epoch in range(start_epoch, c.epochs):
+                model.train()
+                order = torch.randperm(n_train, generator=_generator(c.seed, run, epoch))
+                loss_sum, correct, seen = 0.0, 0, 0
+                for b in range(steps_per_epoch):
+                    idx = order[b * c.batch_size : (b + 1) * c.batch_size]
+                    xb = data.x_train[idx].to(self.device)
+                    yb = data.y_train[idx].to(self.device)
+                    optimizer.zero_grad(set_to_none=True)
+                    logits = model(xb)
+                    loss = loss_fn(logits, yb)
+                    loss.backward()
+                    optimizer.step()
+                    step += 1
+                    loss_sum += float(loss.detach()) * len(idx)
+                    correct += int((logits.argmax(1) == yb).sum())
+                    seen += len(idx)
+                    if c.protocol in ("step", "both") and step % c.every == 0:
+                        last = self._measure_step(plane, data, xb, yb, run, step, epoch) or last
+                    bar.update(
+                        1,
+                        epoch=epoch + 1,
+                        loss=f"{loss_sum / seen:.3f}",
+                        acc=f"{correct / seen:.3f}",
+                        **_postfix(last),
+                    )
+                if probes:
+                    last = self._measure_probes(plane, probes, step=step, epoch=epoch + 1) or last
+                test_loss, test_acc = self.evaluate(model, data.x_test, data.y_test)
+                metrics.append(
+                    {
+                        "run": run,
+                        "split": "train",
+                        "epoch": epoch + 1,
+                        "step": step,
+                        "loss": loss_sum / seen,
+                        "accuracy": correct / seen,
+                    }
+                )
+                metrics.append(
+                    {
+                        "run": run,
+                        "split": "test",
+                        "epoch": epoch + 1,
+                        "step": step,
+                        "loss": test_loss,
+                        "accuracy": test_acc,
+                    }
+                )
+                self._save_epoch(model, optimizer, plane, history, metrics, run, epoch, step)
+                if self.on_epoch_end is not None:
+                    self.on_epoch_end(run, epoch)
+        finally:
+            bar.close()
+
+    def _probes(
+        self, run: int, data: DatasetSplits
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        c = self.config
+        if c.protocol not in ("epoch", "both"):
+            return {}
+        suffix = "-probe" if c.protocol == "both" else ""
+        out = {}
+        for split, x, y in (
+            ("train", data.x_train, data.y_train),
+            ("test", data.x_test, data.y_test),
+        ):
+            size = min(c.probe_size, len(x))
+            idx = torch.randperm(len(x), generator=_generator(c.seed, run, 7919))[:size]
+            out[split + suffix] = (x[idx].to(self.device), y[idx].to(self.device))
+        return out
+
+    def _measure_probes(self, plane, probes, *, step: int, epoch: int) -> dict[str, Any]:
+        result = {}
+        for split, xy in probes.items():
+            result = plane.measure_probe(
+                xy, step=step, split=split, epoch=epoch, batch_size=self.config.measure_n
+            )
+        return result
+
+    def _measure_step(self, plane, data, xb, yb, run: int, step: int, epoch: int):
+        c = self.config
+        n = min(c.measure_n, len(xb))
+        result = plane.measure(xb[:n], yb[:n], step=step, split="train", epoch=epoch + 1)
+        m = min(c.test_n, data.n_test)
+        idx = torch.randperm(data.n_test, generator=_generator(c.seed, run, step, 31))[:m]
+        plane.measure(
+            data.x_test[idx].to(self.device),
+            data.y_test[idx].to(self.device),
+            step=step,
+            split="test",
+            epoch=epoch + 1,
+        )
+        return result
+
+    def _save_epoch(self, model, optimizer, plane, history, metrics, run, epoch, step) -> None:
+        history.config = {**plane.history.config, "experiment": self.config.to_dict()}
+        history.save(self.history_path)
+        write_table(self.metrics_path, metrics, METRIC_FIELDS)
+        _atomic_torch_save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "plane": plane.state_dict(),
+                "rng_cpu": torch.get_rng_state(),
+                "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "epoch": epoch,
+                "step": step,
+                "run": run,
+            },
+            self._checkpoint_path(run),
+        )
+
+
+def _postfix(result: dict[str, Any]) -> dict[str, str]:
+    """The progress-bar view of the last measurement: the output layer's I(X;T)/I(T;Y)."""
+    if not result:
+        return {}
+    q = list(result.values())[-1]
+    return {"I(X;T)": f"{q['i_xt']:.2f}", "I(T;Y)": f"{q['i_ty']:.2f}"}
+
+
+def _load_metrics(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    table = read_table(path)
+    n = len(table["run"]) if "run" in table else 0
+    return [
+        {
+            f: table[f][i].item() if hasattr(table[f][i], "item") else table[f][i]
+            for f in METRIC_FIELDS
+        }
+        for i in range(n)
+    ]
+
+
+def run_experiment(
+    config: ExperimentConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = True
+) -> Path:
+    """Run ``config`` into ``run_dir`` (or resume it), then write figures and the report."""
+    out = Experiment(config, run_dir, progress=progress).run(resume=resume)
+    from infoplane.report import write_report
+
+    write_report(out)
+    return out
