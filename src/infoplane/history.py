@@ -58,22 +58,41 @@ STATUS_SKIPPED = "skipped"
 
 
 # ----------------------------------------------------------------------------- atomic file helpers
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename (never half-written)."""
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[Any]:
+    """Open a temporary file beside ``path``; on success it is renamed onto ``path``.
+
+    If the block raises (or the process dies), ``path`` keeps its old content and the
+    temporary file is removed: nobody ever sees a half-written file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
+        with os.fdopen(fd, mode, **kwargs) as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    return path
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename (never half-written)."""
+    with atomic_open(path, "w") as fh:
+        fh.write(text)
+    return Path(path)
 
 
 def _format_value(value: Any) -> str:
@@ -319,6 +338,7 @@ __all__ = [
     "STATUS_OK",
     "STATUS_SKIPPED",
     "History",
+    "atomic_open",
     "atomic_write_text",
     "read_table",
     "write_table",

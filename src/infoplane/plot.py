@@ -14,9 +14,7 @@ training step, the final point marked, runs averaged. This module is imported on
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ import numpy as np
 
 from infoplane.analysis import aggregate, layer_order
 from infoplane.errors import InvalidInputError, InvalidParameterError
+from infoplane.history import atomic_open
 
 #: Sequential colour maps of the layers, in forward order (cycled, with a new marker per cycle).
 LAYER_CMAPS: tuple[str, ...] = (
@@ -450,18 +449,8 @@ def save_figure(
     for fmt in formats:
         fmt = str(fmt).lower().lstrip(".")
         target = base.with_name(f"{base.name}.{fmt}")
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fig.savefig(fh, format=fmt, dpi=dpi)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; figures are meant to be shared
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        with atomic_open(target, "wb") as fh:
+            fig.savefig(fh, format=fmt, dpi=dpi)
         written.append(target)
     return written
 

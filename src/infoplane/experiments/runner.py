@@ -18,11 +18,8 @@ which the resumed run measures again.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,7 +31,7 @@ from infoplane.errors import HistoryError, InvalidParameterError
 from infoplane.experiments.data import DatasetSplits, load_dataset
 from infoplane.experiments.models import build_model
 from infoplane.experiments.presets import ExperimentConfig
-from infoplane.history import History, atomic_write_text, read_table, write_table
+from infoplane.history import History, atomic_open, atomic_write_text, read_table, write_table
 from infoplane.plane import InformationPlane
 
 METRIC_FIELDS = ("run", "split", "epoch", "step", "loss", "accuracy")
@@ -49,16 +46,8 @@ def _generator(*keys: int) -> torch.Generator:
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as fh:
+        torch.save(obj, fh)
 
 
 class _Progress:
@@ -257,7 +246,8 @@ class Experiment:
             start_epoch, step = ckpt["epoch"] + 1, ckpt["step"]
         # Drop whatever this run recorded after its checkpoint: it is measured again.
         history.truncate(after_step=step if start_epoch > 0 else -1, run=run)
-        metrics[:] = [m for m in metrics if m["run"] != run or m["epoch"] < start_epoch]
+        # Metric rows carry 1-based epochs: the checkpointed epoch is number start_epoch.
+        metrics[:] = [m for m in metrics if m["run"] != run or m["epoch"] <= start_epoch]
 
         n_train = data.n_train
         steps_per_epoch = n_train // c.batch_size
