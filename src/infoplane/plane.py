@@ -283,7 +283,14 @@ class InformationPlane:
         rule: WidthRule, d2: torch.Tensor, dim: int, y_gram: torch.Tensor, update: bool
     ) -> torch.Tensor:
         if not update and isinstance(rule, LabelAlignment):
-            return rule.best_candidate(d2, y_gram)  # probe sets: no moving-average update
+            # Probe sets: no moving-average update, and always the steady-state grid. The rule's
+            # step counter only moves with per-step measurements, so reading it here would make
+            # a probe's widths (and entropies, by up to ~0.1 bit) depend on how many steps were
+            # measured before, and a probe-only run would search the 3x denser warm-up grid on
+            # every batch forever.
+            steady = copy.copy(rule)
+            steady.warmup_steps = 0
+            return steady.best_candidate(d2, y_gram)
         return rule(d2, dim, y_gram)
 
     # ----------------------------------------------------------------------------- inputs
@@ -391,8 +398,10 @@ class InformationPlane:
             step, split, epoch: the key of the record.
             batch_size: N of each estimate (the paper: 100).
 
-        The kernel widths of layers with the alignment rule are each batch's best candidate
-        (no moving-average update: a probe set is not a sequence of steps). Under
+        The kernel widths of layers with the alignment rule are each batch's best candidate on
+        the rule's steady-state grid (``num_candidates``, the authors' 100; no warm-up grid and
+        no moving-average update: a probe set is not a sequence of steps), so a probe does not
+        depend on the per-step measurements made before it. Under
         torch.distributed each rank passes its own shard; averages are taken over all ranks'
         batches. The recorded ``n`` is the total number of samples used.
         """
