@@ -29,7 +29,7 @@ from infoplane import (
     mutual_information,
     renyi_entropy,
 )
-from infoplane.bandwidth import alignment_sigma, median_distance
+from infoplane.bandwidth import LabelAlignment, alignment_sigma, median_distance
 from infoplane.experiments.data import load_dataset
 from infoplane.experiments.models import DigitsMLP, build_model
 from infoplane.history import STATUS_OK, STATUS_SKIPPED
@@ -191,9 +191,12 @@ def test_measure_probe_averages_independent_batches_without_moving_the_widths(di
     x, y = digits.x_test[:250], digits.y_test[:250]  # two full batches; the last 50 are dropped
     probe = plane.measure_probe((x, y), step=7, split="test", epoch=1)
     assert json.dumps(plane.state_dict()) == state
-    singles = [
-        InformationPlane(model).measure(x[i : i + 100], y[i : i + 100], step=0) for i in (0, 100)
-    ]
+
+    # a fresh plane's first step with the steady-state grid: the best candidate, unsmoothed
+    def single(xb, yb):
+        return InformationPlane(model, width=LabelAlignment(warmup_steps=0)).measure(xb, yb, step=0)
+
+    singles = [single(x[i : i + 100], y[i : i + 100]) for i in (0, 100)]
     for layer, values in probe.items():
         for key in QUANTITIES:
             mean = (singles[0][layer][key] + singles[1][layer][key]) / 2
@@ -202,12 +205,27 @@ def test_measure_probe_averages_independent_batches_without_moving_the_widths(di
     assert {r["n"] for r in records} == {200} and {r["epoch"] for r in records} == {1}
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=100)
     via_loader = plane.measure_probe(loader, step=8, split="test")  # 100, 100, 50
-    third = InformationPlane(model).measure(x[200:], y[200:], step=0)
+    third = single(x[200:], y[200:])
     for layer, values in via_loader.items():
         mean = (singles[0][layer]["i_ty"] + singles[1][layer]["i_ty"] + third[layer]["i_ty"]) / 3
         assert values["i_ty"] == pytest.approx(mean, abs=1e-12)
     assert [r["n"] for r in plane.history if r["step"] == 8] == [250] * 4
     assert_no_hooks(model)
+
+
+def test_probe_does_not_depend_on_how_many_steps_were_measured(digits) -> None:
+    """A probe of the same model gives the same numbers before and after the per-step
+    measurements have passed the alignment rule's 20 dense-grid warm-up steps."""
+    torch.manual_seed(0)
+    model = DigitsMLP()
+    probe = (digits.x_test[:200], digits.y_test[:200])
+    before = InformationPlane(model).measure_probe(probe, step=0)
+    busy = InformationPlane(model)
+    for step in range(21):
+        sl = slice(50 * step, 50 * step + 50)
+        busy.measure(digits.x_train[sl], digits.y_train[sl], step=step)
+    assert busy.rules["output"].steps == 21
+    assert busy.measure_probe(probe, step=21) == before
 
 
 @pytest.mark.parametrize("every", [1, 3, 5])
