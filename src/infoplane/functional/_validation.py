@@ -29,15 +29,19 @@ def as_tensor(value: Any, name: str, who: str) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value
     if isinstance(value, np.ndarray):
-        if value.dtype == object:
+        # bool, signed/unsigned int, float, complex: the kinds torch can hold.
+        if value.dtype.kind not in "biufc":
             raise InvalidTypeError(
                 f"{who}: expected {name} as a numeric tensor or array, got a numpy array of "
-                "dtype object. Convert it with np.asarray(..., dtype=float)."
+                f"dtype {value.dtype}. Convert it with np.asarray(..., dtype=float)."
             )
         return torch.from_numpy(np.ascontiguousarray(value))
     if isinstance(value, (list, tuple)):
         try:
-            return torch.as_tensor(np.asarray(value))
+            array = np.asarray(value)
+            if array.dtype.kind not in "biufc":
+                raise TypeError(array.dtype)
+            return torch.as_tensor(array)
         except (TypeError, ValueError, RuntimeError) as exc:
             raise InvalidTypeError(
                 f"{who}: expected {name} as a numeric tensor or array, got an unconvertible "
@@ -95,6 +99,17 @@ def check_positive_scalar(value: Any, name: str, who: str) -> float:
             f"{who}: expected {name} as a positive finite number, got {value!r}."
         )
     return value
+
+
+def check_integer(value: Any, name: str, who: str, minimum: int = 1) -> int:
+    """Return ``value`` as an int ``>= minimum`` (Python or numpy integers; bools rejected)."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise InvalidParameterError(
+            f"{who}: expected {name} as an integer >= {minimum}, got {value!r}."
+        )
+    return int(value)
 
 
 def check_alpha(alpha: Any, who: str) -> float:

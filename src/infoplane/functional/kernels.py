@@ -21,6 +21,7 @@ from infoplane.functional._validation import (
     as_tensor,
     check_floating_data,
     check_gram,
+    check_integer,
     check_positive_scalar,
 )
 
@@ -176,7 +177,7 @@ def label_gram(
         ``[N, N]`` 0/1 matrix on the device of ``y``.
     """
     if num_classes is not None:
-        num_classes = int(check_positive_scalar(num_classes, "num_classes", "label_gram"))
+        num_classes = check_integer(num_classes, "num_classes", "label_gram")
     ids = _labels_to_ids(y, "label_gram", num_classes)
     return (ids[:, None] == ids[None, :]).to(dtype)
 
