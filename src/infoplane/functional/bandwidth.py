@@ -6,7 +6,8 @@ to get ours (their input width 8 on MNIST in [0, 1] is 8 / sqrt(2) ~ 5.657 here)
 
 Rules:
 
-* :func:`median_distance` -- the median pairwise distance (the "median heuristic").
+* :func:`median_distance` -- the median pairwise distance (the "median heuristic"; for an even
+  number of pairs the mean of the two middle distances, as ``numpy.median``).
 * :func:`knn_distance` -- the mean distance to the k-th nearest neighbour.
 * :func:`silverman` and :func:`scott` -- the multivariate rules of thumb (Silverman 1986,
   Scott 1992) with the pooled per-feature standard deviation of the sample.
@@ -15,12 +16,15 @@ Rules:
 * :class:`LabelAlignment` -- the same, smoothed across steps with an exponential moving average
   ``sigma_t = beta sigma_{t-1} + (1 - beta) sigma*_t`` (beta = 0.9, ``sigma_0 = sigma*_0``).
 
-Each function returns a 0-d float64 tensor on the device of its input.
+Each function returns a 0-d float64 tensor on the device of its input. When a rule gives 0 (many
+duplicated samples), the mean pairwise distance is used instead, and 1.0 when every sample is the
+same; both with a warning.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -29,7 +33,9 @@ import torch
 
 from infoplane.errors import InvalidInputError, InvalidParameterError
 from infoplane.functional._validation import (
+    as_tensor,
     check_gram,
+    check_integer,
     check_positive_scalar,
     check_same_device,
 )
@@ -47,10 +53,26 @@ def _upper_pairs(m: torch.Tensor) -> torch.Tensor:
     return m[iu[0], iu[1]]
 
 
-def _positive_or_fallback(value: torch.Tensor, rule: str) -> torch.Tensor:
-    """Return ``value`` if > 0, else 1.0 with a warning (all samples coincide: any width works)."""
+def _positive_or_fallback(
+    value: torch.Tensor, rule: str, d2: torch.Tensor, why: str
+) -> torch.Tensor:
+    """Return ``value`` if it is a positive finite width, else a fallback with a warning.
+
+    If the samples are not all identical the fallback is the mean pairwise distance (a rule can
+    give 0 when many samples are duplicates, e.g. a mostly dead ReLU layer); if they are, every
+    width gives the same all-ones Gram and the fallback is 1.0.
+    """
     if bool(value > 0) and bool(torch.isfinite(value)):
         return value
+    mean = _upper_pairs(d2).sqrt().mean()
+    if bool(mean > 0) and bool(torch.isfinite(mean)):
+        warnings.warn(
+            f"{rule}: {why}, so the rule gives sigma = 0; using the mean pairwise distance "
+            f"{float(mean):.6g} instead.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return mean
     warnings.warn(
         f"{rule}: all samples are identical (every pairwise distance is 0); using sigma = 1.0. "
         "Any width gives the same Gram (all ones, entropy 0).",
@@ -61,15 +83,39 @@ def _positive_or_fallback(value: torch.Tensor, rule: str) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- rules on distances
+def _median(values: torch.Tensor) -> torch.Tensor:
+    """Median of a flat tensor; the mean of the two middle values for an even count.
+
+    ``torch.median`` returns the lower middle value instead, and ``torch.quantile`` refuses
+    inputs above 2^24 elements (N > 5793 samples here), so the two order statistics are taken
+    with ``kthvalue``.
+    """
+    m = values.numel()
+    upper = values.kthvalue(m // 2 + 1).values
+    if m % 2:
+        return upper
+    return 0.5 * (values.kthvalue(m // 2).values + upper)
+
+
 def _median_from_sq(d2: torch.Tensor) -> torch.Tensor:
-    return _positive_or_fallback(_upper_pairs(d2).sqrt().median(), "median_distance")
+    return _positive_or_fallback(
+        _median(_upper_pairs(d2).sqrt()),
+        "median_distance",
+        d2,
+        "at least half of the sample pairs are duplicates (distance 0)",
+    )
 
 
 def _knn_from_sq(d2: torch.Tensor, k: int) -> torch.Tensor:
     n = d2.shape[0]
     masked = d2 + torch.diag(torch.full((n,), math.inf, dtype=d2.dtype, device=d2.device))
     kth = masked.kthvalue(k, dim=1).values.sqrt()
-    return _positive_or_fallback(kth.mean(), "knn_distance")
+    return _positive_or_fallback(
+        kth.mean(),
+        "knn_distance",
+        d2,
+        f"the k = {k} nearest neighbour of every sample is a duplicate (distance 0)",
+    )
 
 
 def _pooled_std_from_sq(d2: torch.Tensor, dim: int) -> torch.Tensor:
@@ -82,12 +128,15 @@ def _pooled_std_from_sq(d2: torch.Tensor, dim: int) -> torch.Tensor:
 def _silverman_from_sq(d2: torch.Tensor, dim: int) -> torch.Tensor:
     n = d2.shape[0]
     factor = (4.0 / ((dim + 2.0) * n)) ** (1.0 / (dim + 4.0))
-    return _positive_or_fallback(_pooled_std_from_sq(d2, dim) * factor, "silverman")
+    why = "the pooled standard deviation underflows to 0"
+    return _positive_or_fallback(_pooled_std_from_sq(d2, dim) * factor, "silverman", d2, why)
 
 
 def _scott_from_sq(d2: torch.Tensor, dim: int) -> torch.Tensor:
     n = d2.shape[0]
-    return _positive_or_fallback(_pooled_std_from_sq(d2, dim) * n ** (-1.0 / (dim + 4.0)), "scott")
+    why = "the pooled standard deviation underflows to 0"
+    std = _pooled_std_from_sq(d2, dim)
+    return _positive_or_fallback(std * n ** (-1.0 / (dim + 4.0)), "scott", d2, why)
 
 
 def candidate_grid(
@@ -99,12 +148,50 @@ def candidate_grid(
     their convention ``exp(-d^2 / sigma^2)``; dividing by sqrt(2) gives the same kernels in ours.
 
     Args:
-        sq_dists: ``[N, N]`` squared pairwise distances.
+        sq_dists: ``[N, N]`` squared pairwise distances (see :func:`~infoplane.squared_distances`).
         num: number of candidates (the authors: 300 in the first 20 steps, 100 after).
+        low, high: the grid's ends as multiples of the mean distance, ``0 < low <= high``.
 
     Returns:
-        ``[num]`` float64 candidates (all 1.0-based if every distance is 0).
+        ``[num]`` candidates in the dtype of ``sq_dists`` (the mean distance is taken as 1.0 if
+        every distance is 0).
     """
+    who = "candidate_grid"
+    sq_dists = _check_sq_dists(sq_dists, who)
+    num = check_integer(num, "num", who)
+    low, high = _check_range(low, high, who)
+    return _candidate_grid(sq_dists, num, low, high)
+
+
+def _check_range(low: Any, high: Any, who: str) -> tuple[float, float]:
+    low = check_positive_scalar(low, "low", who)
+    high = check_positive_scalar(high, "high", who)
+    if high < low:
+        raise InvalidParameterError(
+            f"{who}: expected low <= high, got low = {low!r}, high = {high!r}."
+        )
+    return low, high
+
+
+def _check_sq_dists(sq_dists: Any, who: str) -> torch.Tensor:
+    """A ``[N, N]`` matrix of finite non-negative squared distances, N >= 2."""
+    d2 = as_tensor(sq_dists, "sq_dists", who)
+    if d2.dim() != 2 or d2.shape[0] != d2.shape[1] or d2.shape[0] < 2:
+        raise InvalidInputError(
+            f"{who}: expected sq_dists as an [N, N] matrix with N >= 2, got shape "
+            f"{tuple(d2.shape)}. Build it with squared_distances(x)."
+        )
+    if not d2.is_floating_point():
+        d2 = d2.to(torch.float64)
+    if not bool(torch.isfinite(d2).all()) or bool((d2 < 0).any()):
+        raise InvalidInputError(
+            f"{who}: expected finite non-negative squared distances, got negative or NaN/Inf "
+            "entries. Build them with squared_distances(x)."
+        )
+    return d2
+
+
+def _candidate_grid(sq_dists: torch.Tensor, num: int, low: float, high: float) -> torch.Tensor:
     mean = _upper_pairs(sq_dists).sqrt().mean()
     mean = torch.where(mean > 0, mean, torch.ones_like(mean))
     grid = torch.linspace(low, high, num, dtype=sq_dists.dtype, device=sq_dists.device)
@@ -149,11 +236,12 @@ def knn_distance(x: Any, k: int = 10) -> torch.Tensor:
     """
     who = "knn_distance"
     x2d = _flatten_samples(x, who)
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= x2d.shape[0] - 1:
+    n = x2d.shape[0]
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= n - 1:
         raise InvalidParameterError(
-            f"{who}: expected k as an integer in [1, N - 1] = [1, {x2d.shape[0] - 1}], got {k!r}."
+            f"{who}: expected k as an integer in [1, N - 1] = [1, {n - 1}], got {k!r}."
         )
-    return _knn_from_sq(_squared_distances(x2d), k)
+    return _knn_from_sq(_squared_distances(x2d), int(k))
 
 
 def silverman(x: Any) -> torch.Tensor:
@@ -190,15 +278,45 @@ def kernel_alignment(x: Any, y_gram: Any, sigmas: Any) -> torch.Tensor:
         ``[S]`` alignments in ``[0, 1]`` for non-negative Grams.
     """
     who = "kernel_alignment"
-    x2d = _flatten_samples(x, who)
+    x2d = _x_and_y_gram(x, y_gram, who)
     yg = _check_y_gram(y_gram, x2d.shape[0], who)
-    s = torch.as_tensor(sigmas, dtype=torch.float64, device=x2d.device).reshape(-1)
-    if s.numel() == 0 or not bool(torch.isfinite(s).all()) or not bool((s > 0).all()):
-        raise InvalidParameterError(
-            f"{who}: expected sigmas as a non-empty list of positive finite widths, got {s}."
-        )
-    check_same_device([x2d, yg], ["x", "y_gram"], who)
+    s = _check_sigmas(sigmas, x2d.device, who)
     return _alignment_from_sq(_squared_distances(x2d), yg, s)
+
+
+def _check_sigmas(sigmas: Any, device: torch.device, who: str) -> torch.Tensor:
+    """``sigmas`` as a flat float64 tensor on ``device`` of positive finite widths."""
+    if isinstance(sigmas, str) or sigmas is None:
+        raise InvalidParameterError(
+            f"{who}: expected sigmas as a sequence of positive finite widths, got "
+            f"{type(sigmas).__name__}."
+        )
+    try:
+        s = torch.as_tensor(sigmas, dtype=torch.float64, device=device).reshape(-1)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise InvalidParameterError(
+            f"{who}: expected sigmas as a sequence of positive finite widths, got an "
+            f"unconvertible {type(sigmas).__name__}."
+        ) from exc
+    if s.numel() == 0:
+        raise InvalidParameterError(
+            f"{who}: expected sigmas as a non-empty sequence of positive finite widths, got none."
+        )
+    bad = ~(torch.isfinite(s) & (s > 0))
+    if bool(bad.any()):
+        raise InvalidParameterError(
+            f"{who}: expected sigmas as positive finite widths, got {int(bad.sum())} invalid "
+            f"value(s), the first {float(s[bad][0])!r}."
+        )
+    return s
+
+
+def _x_and_y_gram(x: Any, y_gram: Any, who: str) -> torch.Tensor:
+    """Check that ``x`` and ``y_gram`` share a device (before any value check), then ``x``."""
+    xt = as_tensor(x, "x", who)
+    yt = as_tensor(y_gram, "y_gram", who)
+    check_same_device([xt, yt], ["x", "y_gram"], who)
+    return _flatten_samples(xt, who)
 
 
 def alignment_sigma(
@@ -215,19 +333,17 @@ def alignment_sigma(
     (see :func:`candidate_grid`); ties go to the smallest width.
     """
     who = "alignment_sigma"
-    x2d = _flatten_samples(x, who)
+    x2d = _x_and_y_gram(x, y_gram, who)
     yg = _check_y_gram(y_gram, x2d.shape[0], who)
-    check_same_device([x2d, yg], ["x", "y_gram"], who)
-    num = _check_count(num_candidates, "num_candidates", who)
+    num = check_integer(num_candidates, "num_candidates", who)
+    low, high = _check_range(low, high, who)
     d2 = _squared_distances(x2d)
-    grid = candidate_grid(d2, num, low=low, high=high)
+    grid = _candidate_grid(d2, num, low, high)
     return grid[_alignment_from_sq(d2, yg, grid).argmax()]
 
 
 def _check_count(value: Any, name: str, who: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidParameterError(f"{who}: expected {name} as an integer >= 1, got {value!r}.")
-    return value
+    return check_integer(value, name, who)
 
 
 # ----------------------------------------------------------------------------- stateful rules
@@ -291,7 +407,15 @@ class KNN(WidthRule):
         self.k = _check_count(k, "k", "KNN")
 
     def __call__(self, sq_dists, dim, y_gram=None):
-        return _knn_from_sq(sq_dists, min(self.k, sq_dists.shape[0] - 1))
+        n = sq_dists.shape[0]
+        if self.k > n - 1:
+            warnings.warn(
+                f"KNN: k = {self.k} needs more than the batch's N = {n} samples; using "
+                f"k = {n - 1}, the farthest neighbour.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return _knn_from_sq(sq_dists, min(self.k, n - 1))
 
     def describe(self):
         return {"rule": self.name, "k": self.k}
@@ -339,27 +463,18 @@ class LabelAlignment(WidthRule):
         who = "LabelAlignment"
         self.num_candidates = _check_count(num_candidates, "num_candidates", who)
         self.warmup_candidates = _check_count(warmup_candidates, "warmup_candidates", who)
-        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
-            raise InvalidParameterError(
-                f"{who}: expected warmup_steps as an integer >= 0, got {warmup_steps!r}."
-            )
-        self.warmup_steps = warmup_steps
-        if not (isinstance(beta, (int, float)) and 0.0 <= beta < 1.0):
+        self.warmup_steps = check_integer(warmup_steps, "warmup_steps", who, minimum=0)
+        if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0.0 <= beta < 1.0:
             raise InvalidParameterError(f"{who}: expected beta in [0, 1), got {beta!r}.")
         self.beta = float(beta)
-        self.low = check_positive_scalar(low, "low", who)
-        self.high = check_positive_scalar(high, "high", who)
-        if self.high <= self.low:
-            raise InvalidParameterError(
-                f"{who}: expected low < high, got low = {low!r}, high = {high!r}."
-            )
+        self.low, self.high = _check_range(low, high, who)
         self.steps = 0
         self.sigma: torch.Tensor | None = None
 
     def best_candidate(self, sq_dists: torch.Tensor, y_gram: torch.Tensor) -> torch.Tensor:
         """This step's ``sigma*``: the best grid candidate (no smoothing, no state change)."""
         num = self.warmup_candidates if self.steps < self.warmup_steps else self.num_candidates
-        grid = candidate_grid(sq_dists, num, low=self.low, high=self.high)
+        grid = _candidate_grid(sq_dists, num, self.low, self.high)
         return grid[_alignment_from_sq(sq_dists, y_gram, grid).argmax()]
 
     def update(self, best: torch.Tensor) -> torch.Tensor:
@@ -376,6 +491,12 @@ class LabelAlignment(WidthRule):
             raise InvalidInputError(
                 "LabelAlignment: expected a label Gram, got None. Pass y to measure() or use "
                 "another width rule (median, knn, silverman, scott, fixed)."
+            )
+        check_same_device([sq_dists, y_gram], ["sq_dists", "y_gram"], "LabelAlignment")
+        if tuple(y_gram.shape) != tuple(sq_dists.shape):
+            raise InvalidInputError(
+                f"LabelAlignment: expected a label Gram of shape {tuple(sq_dists.shape)} like the "
+                f"distances, got {tuple(y_gram.shape)}. Build both on the same batch."
             )
         return self.update(self.best_candidate(sq_dists, y_gram))
 
@@ -423,8 +544,8 @@ def make_width_rule(spec: Any) -> WidthRule:
                 f"got {spec!r}."
             )
         return _RULES[spec]()
-    if isinstance(spec, (int, float, torch.Tensor)) and not isinstance(spec, bool):
-        return Fixed(spec)
+    if isinstance(spec, (numbers.Real, torch.Tensor)) and not isinstance(spec, bool):
+        return Fixed(check_positive_scalar(spec, "spec", "make_width_rule"))
     raise InvalidParameterError(
         f"make_width_rule: expected a rule name, a positive number or a WidthRule, got "
         f"{type(spec).__name__}."
