@@ -1,0 +1,262 @@
+"""Every public entry point of the estimator core rejects bad input with one of infoplane's
+exceptions and a one-line message that names the function (one table-driven test)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import infoplane
+from infoplane import bandwidth
+from infoplane.errors import (
+    DeviceMismatchError,
+    InfoPlaneError,
+    InvalidInputError,
+    InvalidParameterError,
+    InvalidTypeError,
+)
+
+P, I, T, D = InvalidParameterError, InvalidInputError, InvalidTypeError, DeviceMismatchError
+NAN, INF = float("nan"), float("inf")
+
+X = torch.randn(5, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+Y = torch.tensor([0, 1, 0, 2, 1])
+G = infoplane.gaussian_gram(X, 1.0)
+G4 = infoplane.gaussian_gram(X[:4], 1.0)  # a Gram of another N
+KY = infoplane.label_gram(Y)
+D2 = infoplane.squared_distances(X)
+META = G.to("meta")  # a tensor on another device, without needing a GPU
+
+
+def _with(t, index, value):
+    t = t.clone()
+    t[index] = value
+    return t
+
+
+ASYM = _with(G, (0, 1), 0.5)
+NAN_X, INF_X = _with(X, (1, 2), NAN), _with(X, (0, 0), -INF)
+NEG_DIAG = G - 2 * torch.eye(5, dtype=torch.float64)
+NEG_D2 = _with(_with(D2, (0, 1), -1.0), (1, 0), -1.0)
+
+
+def case(id_, fn, *args, exc, frag, who=None, **kwargs):
+    """One row: call ``fn(*args, **kwargs)``, expect ``exc`` from ``who`` with ``frag``."""
+    who = who or fn.__name__
+    return pytest.param(who, fn, args, kwargs, exc, frag, id=f"{who}-{id_}")
+
+
+# Bad Grams, for every function that takes Grams: (id, gram, exception, fragment)
+BAD_GRAMS = [
+    ("non-square", torch.ones(5, 4), I, "square matrix"),
+    ("1-d", torch.ones(5), I, "square matrix"),
+    ("N=1", torch.ones(1, 1), I, "N >= 2"),
+    ("empty", torch.empty(0, 0), I, "N >= 2"),
+    ("asymmetric", ASYM, I, "symmetric"),
+    ("nan", _with(G, (1, 1), NAN), I, "finite"),
+    ("inf", _with(G, (0, 3), INF), I, "finite"),
+    ("negative-diagonal", NEG_DIAG, I, "positive diagonal"),
+    ("zero-diagonal", _with(G, (2, 2), 0.0), I, "positive diagonal"),
+    ("bool", torch.ones(5, 5, dtype=torch.bool), T, "floating dtype"),
+    ("string", "gram", T, "torch.Tensor or numpy array"),
+    ("none", None, T, "torch.Tensor or numpy array"),
+    ("numpy-strings", np.array([["a", "b"], ["c", "d"]]), T, "numeric"),
+]
+GRAM_TAKERS = [
+    (infoplane.renyi_entropy, lambda g: (g,)),
+    (infoplane.normalize_gram, lambda g: (g,)),
+    (infoplane.joint_entropy, lambda g: (G, g)),
+    (infoplane.conditional_entropy, lambda g: (g, G)),
+    (infoplane.mutual_information, lambda g: (G, g)),
+    (infoplane.total_correlation, lambda g: (G, KY, g)),
+]
+# Bad samples, for every function that takes samples x [N, ...]
+BAD_DATA = [
+    ("N=1", X[:1], I, "N >= 2"),
+    ("no-samples", torch.empty(0, 3), I, "non-empty"),
+    ("no-features", torch.empty(5, 0), I, "non-empty"),
+    ("0-d", torch.tensor(1.0), I, "0-d"),
+    ("nan", NAN_X, I, "NaN/Inf"),
+    ("inf", INF_X, I, "NaN/Inf"),
+    ("bool", X > 0, T, "real numeric dtype"),
+    ("complex", X.to(torch.complex128), T, "real numeric dtype"),
+    ("string", "x", T, "torch.Tensor or numpy array"),
+    ("none", None, T, "torch.Tensor or numpy array"),
+    ("ragged", [[1.0, 2.0], [3.0]], T, "unconvertible"),
+    ("object-array", np.array([{"a": 1}, {"b": 2}]), T, "dtype object"),
+]
+DATA_TAKERS = [
+    (infoplane.gaussian_gram, lambda x: (x, 1.0)),
+    (infoplane.squared_distances, lambda x: (x,)),
+    (bandwidth.median_distance, lambda x: (x,)),
+    (bandwidth.knn_distance, lambda x: (x, 1)),
+    (bandwidth.silverman, lambda x: (x,)),
+    (bandwidth.scott, lambda x: (x,)),
+    (bandwidth.kernel_alignment, lambda x: (x, _same_n(x), [1.0])),
+    (bandwidth.alignment_sigma, lambda x: (x, _same_n(x))),
+]
+
+
+def _same_n(x):
+    """A label Gram of the right size for ``x`` where it has one (so x's own check answers)."""
+    n = x.shape[0] if isinstance(x, torch.Tensor) and x.dim() > 0 and x.shape[0] >= 2 else 5
+    return infoplane.label_gram(torch.arange(n) % 2)
+
+
+BAD_ALPHAS = [0.0, -1.0, NAN, INF, -INF, None, "2", True]
+MULTI = [
+    infoplane.joint_entropy,
+    infoplane.conditional_entropy,
+    infoplane.mutual_information,
+    infoplane.total_correlation,
+]
+
+CASES = [
+    *[
+        case(f"gram-{gid}", fn, *make(g), exc=exc, frag=frag)
+        for fn, make in GRAM_TAKERS
+        for gid, g, exc, frag in BAD_GRAMS
+    ],
+    *[
+        case(f"x-{xid}", fn, *make(x), exc=exc, frag=frag)
+        for fn, make in DATA_TAKERS
+        for xid, x, exc, frag in BAD_DATA
+    ],
+    *[
+        case(f"alpha-{a!r}", fn, G, KY, alpha=a, exc=P, frag="alpha")
+        for fn in MULTI
+        for a in BAD_ALPHAS
+    ],
+    *[case(f"alpha-{a!r}", infoplane.renyi_entropy, G, a, exc=P, frag="alpha") for a in BAD_ALPHAS],
+    case(
+        "alpha-vector", infoplane.renyi_entropy, G, torch.tensor([1.0, 2.0]), exc=P, frag="scalar"
+    ),
+    # the width of the Gaussian kernel
+    *[
+        case(f"sigma-{s!r}", infoplane.gaussian_gram, X, s, exc=P, frag="sigma")
+        for s in (0.0, -1.0, NAN, INF, -INF, None, "1.0", True)
+    ],
+    case("sigma-vector", infoplane.gaussian_gram, X, torch.ones(2), exc=P, frag="scalar"),
+    # labels
+    case("float-ids", infoplane.label_gram, Y.double(), exc=T, frag="integer class ids"),
+    case("bool-ids", infoplane.label_gram, Y > 0, exc=T, frag="integer class ids"),
+    case("negative-ids", infoplane.label_gram, Y - 1, exc=I, frag="non-negative"),
+    case("ids-too-large", infoplane.label_gram, Y, 2, exc=I, frag="below num_classes = 2"),
+    case("one-label", infoplane.label_gram, Y[:1], exc=I, frag="N >= 2"),
+    case("no-labels", infoplane.label_gram, torch.zeros(0, dtype=torch.long), exc=I, frag="N >= 2"),
+    case("3-d", infoplane.label_gram, Y.reshape(5, 1, 1), exc=I, frag="class ids [N]"),
+    case("one-hot-width", infoplane.label_gram, torch.eye(5)[:, :3], 5, exc=I, frag="= 5 columns"),
+    case("one-hot-negative", infoplane.label_gram, -torch.eye(3), exc=I, frag="non-negative"),
+    case("one-hot-nan", infoplane.label_gram, torch.eye(3) * NAN, exc=I, frag="NaN/Inf"),
+    case("one-hot-one-row", infoplane.label_gram, torch.eye(5)[:1], exc=I, frag="N >= 2"),
+    case("string-ids", infoplane.label_gram, np.array(["a", "b"]), exc=T, frag="numeric"),
+    case("none", infoplane.label_gram, None, exc=T, frag="torch.Tensor"),
+    case("string", infoplane.label_gram, "abc", exc=T, frag="torch.Tensor"),
+    *[
+        case(f"num_classes-{k!r}", infoplane.label_gram, Y, k, exc=P, frag="num_classes")
+        for k in (0, -2, 2.5, "3", True)
+    ],
+    # several Grams: how many, of which N, on which device, which method
+    case("no-gram", infoplane.joint_entropy, exc=I, frag="at least one"),
+    case("no-gram", infoplane.total_correlation, exc=I, frag="at least one"),
+    *[case("sizes", fn, G, G4, exc=I, frag="same N") for fn in MULTI],
+    *[case("device", fn, G, META, exc=D, frag="got meta") for fn in MULTI],
+    *[case("method", fn, G, G, method="fast", exc=P, frag="method") for fn in MULTI],
+    case("method", infoplane.renyi_entropy, G, method=None, exc=P, frag="method"),
+    # widths
+    *[
+        case(f"k-{k!r}", bandwidth.knn_distance, X, k, exc=P, frag="k as an integer")
+        for k in (0, 5, -1, 1.5, True, None, "2")
+    ],
+    *[
+        case(f"sigmas-{i}", bandwidth.kernel_alignment, X, KY, s, exc=P, frag="sigmas")
+        for i, s in enumerate(([], [1.0, -1.0], [NAN], [INF], "ab", None, [[1.0], [2.0, 3.0]], 0.0))
+    ],
+    case("y-gram-n", bandwidth.kernel_alignment, X, G4, [1.0], exc=I, frag="shape (5, 5)"),
+    case("y-gram-asym", bandwidth.kernel_alignment, X, ASYM, [1.0], exc=I, frag="symmetric"),
+    case("y-gram-none", bandwidth.kernel_alignment, X, None, [1.0], exc=T, frag="y_gram"),
+    case("device", bandwidth.kernel_alignment, X, META, [1.0], exc=D, frag="got meta"),
+    case("y-gram-n", bandwidth.alignment_sigma, X, G4, exc=I, frag="shape (5, 5)"),
+    case("y-gram-batch", bandwidth.alignment_sigma, X, torch.stack([KY, KY]), exc=I, frag="shape"),
+    case("device", bandwidth.alignment_sigma, X, META, exc=D, frag="got meta"),
+    case("num-0", bandwidth.alignment_sigma, X, KY, num_candidates=0, exc=P, frag="num_candidates"),
+    case("num-2.5", bandwidth.alignment_sigma, X, KY, num_candidates=2.5, exc=P, frag="num_cand"),
+    case("low-0", bandwidth.alignment_sigma, X, KY, low=0.0, exc=P, frag="low"),
+    case("high-nan", bandwidth.alignment_sigma, X, KY, high=NAN, exc=P, frag="high"),
+    case("range", bandwidth.alignment_sigma, X, KY, low=5.0, high=1.0, exc=P, frag="low <= high"),
+    case("non-square", bandwidth.candidate_grid, D2[:, :4], exc=I, frag="[N, N]"),
+    case("N=1", bandwidth.candidate_grid, D2[:1, :1], exc=I, frag="N >= 2"),
+    case("negative", bandwidth.candidate_grid, NEG_D2, exc=I, frag="non-negative"),
+    case("nan", bandwidth.candidate_grid, D2 * NAN, exc=I, frag="NaN/Inf"),
+    case("string", bandwidth.candidate_grid, "d2", exc=T, frag="torch.Tensor"),
+    case("num-0", bandwidth.candidate_grid, D2, 0, exc=P, frag="num"),
+    case("num-bool", bandwidth.candidate_grid, D2, True, exc=P, frag="num"),
+    case("range", bandwidth.candidate_grid, D2, 5, low=2.0, high=1.0, exc=P, frag="low <= high"),
+    # rule objects
+    *[
+        case(f"sigma-{s!r}", bandwidth.Fixed, s, exc=P, frag="sigma")
+        for s in (0.0, -2.0, NAN, INF, None, "1")
+    ],
+    *[
+        case(f"k-{k!r}", bandwidth.KNN, k, exc=P, frag="k as an integer")
+        for k in (0, -3, 2.5, True)
+    ],
+    *[
+        case(f"{kw}", bandwidth.LabelAlignment, exc=P, frag=frag, **kw)
+        for kw, frag in (
+            ({"beta": 1.0}, "beta"),
+            ({"beta": -0.1}, "beta"),
+            ({"beta": NAN}, "beta"),
+            ({"beta": True}, "beta"),
+            ({"num_candidates": 0}, "num_candidates"),
+            ({"warmup_candidates": -1}, "warmup_candidates"),
+            ({"warmup_steps": -1}, "warmup_steps"),
+            ({"warmup_steps": 1.5}, "warmup_steps"),
+            ({"low": -1.0}, "low"),
+            ({"low": 3.0, "high": 2.0}, "low <= high"),
+        )
+    ],
+    *[
+        case(
+            cid,
+            lambda y: bandwidth.LabelAlignment()(D2, 3, y),
+            yg,
+            exc=e,
+            frag=f,
+            who="LabelAlignment",
+        )
+        for cid, yg, e, f in (
+            ("call-without-labels", None, I, "label Gram"),
+            ("call-y-gram-n", G4, I, "shape (5, 5)"),
+            ("call-device", META, D, "got meta"),
+        )
+    ],
+    *[
+        case(f"{spec!r}", bandwidth.make_width_rule, spec, exc=P, frag=frag)
+        for spec, frag in (
+            ("bogus", "expected a rule in"),
+            ("Median", "expected a rule in"),
+            (None, "NoneType"),
+            ([1.0], "list"),
+            (True, "bool"),
+            (0.0, "spec"),
+            (-1, "spec"),
+            (NAN, "spec"),
+        )
+    ],
+]
+
+
+@pytest.mark.parametrize(("who", "fn", "args", "kwargs", "exc", "fragment"), CASES)
+def test_bad_input_raises_a_one_line_library_error(who, fn, args, kwargs, exc, fragment):
+    with pytest.raises(exc) as info:
+        fn(*args, **kwargs)
+    err = info.value
+    assert type(err) is exc  # the documented class, not a wider or a built-in one
+    assert isinstance(err, InfoPlaneError)
+    assert isinstance(err, ValueError if exc in (P, I, D) else TypeError)
+    message = str(err)
+    assert "\n" not in message, message
+    assert message.startswith(f"{who}: "), message
+    assert fragment in message, message
