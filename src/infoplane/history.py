@@ -23,7 +23,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +65,17 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[Any]:
+def atomic_open(
+    path: str | os.PathLike[str],
+    mode: str = "wb",
+    *,
+    verify: Callable[[Path], None] | None = None,
+) -> Iterator[Any]:
     """Open a temporary file beside ``path``; on success it is renamed onto ``path``.
 
     If the block raises (or the process dies), ``path`` keeps its old content and the
-    temporary file is removed: nobody ever sees a half-written file.
+    temporary file is removed: nobody ever sees a half-written file. ``verify``, when given, is
+    called with the temporary file's path once it is complete; if it raises, nothing is renamed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,6 +86,8 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[Any]
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        if verify is not None:
+            verify(Path(tmp))
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:

@@ -41,7 +41,6 @@ import math
 import numbers
 import os
 import tarfile
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -55,6 +54,7 @@ import numpy as np
 import torch
 
 from infoplane.errors import DataError, InvalidParameterError, InvalidTypeError
+from infoplane.history import atomic_open
 
 __all__ = [
     "REGISTRY",
@@ -589,24 +589,9 @@ def download_file(
     failures: list[str] = []
     for url in url_list:
         try:
-            fd, tmp_name = tempfile.mkstemp(
-                prefix=f".{dest_path.name}.", suffix=".part", dir=folder
-            )
-        except OSError as exc:
-            raise DataError(
-                f"download_file: expected a writable folder {folder}, got "
-                f"{exc.strerror or exc}. Pass a data_dir you can write to."
-            ) from exc
-        tmp = Path(tmp_name)
-        try:
             logger.info("downloading %s to %s", url, dest_path)
-            with os.fdopen(fd, "wb") as out:
+            with atomic_open(dest_path, "wb", verify=verify) as out:
                 _stream(url, out, timeout=float(timeout))
-                out.flush()
-                os.fsync(out.fileno())
-            verify(tmp)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, dest_path)
             return dest_path
         except (
             urllib.error.URLError,
@@ -617,8 +602,6 @@ def download_file(
         ) as exc:
             failures.append(f"{url}: {_describe(exc)}")
             logger.warning("download of %s failed: %s", url, _describe(exc))
-        finally:
-            tmp.unlink(missing_ok=True)
     raise DataError(
         f"download_file: expected a valid {dest_path.name} from one of {len(url_list)} mirror(s), "
         f"got failures ({'; '.join(failures)}). Download {dest_path.name} manually into "
