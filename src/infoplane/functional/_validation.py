@@ -52,6 +52,17 @@ def as_tensor(value: Any, name: str, who: str) -> torch.Tensor:
     )
 
 
+def all_finite(x: torch.Tensor) -> bool:
+    """True when a non-empty floating tensor holds no NaN or Inf.
+
+    One ``aminmax`` reduction (NaN propagates to both ends, an Inf shows at one of them): a
+    single pass without the boolean temporary of ``isfinite(x).all()``, which on CPU costs
+    about as much as a quarter of the float64 product it guards.
+    """
+    lo, hi = torch.aminmax(x)
+    return bool(torch.isfinite(lo) & torch.isfinite(hi))
+
+
 def check_floating_data(x: torch.Tensor, name: str, who: str) -> None:
     """Reject empty, too-small, non-numeric or non-finite sample batches ``[N, ...]``."""
     if x.dtype == torch.bool or x.is_complex():
@@ -73,7 +84,7 @@ def check_floating_data(x: torch.Tensor, name: str, who: str) -> None:
             f"{who}: expected {name} with N >= 2 samples, got shape {tuple(x.shape)}. "
             "Entropy needs at least two samples."
         )
-    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+    if x.is_floating_point() and not all_finite(x):
         n_bad = int((~torch.isfinite(x)).sum())
         raise InvalidInputError(
             f"{who}: expected finite {name}, got {n_bad} NaN/Inf value(s). "
@@ -153,7 +164,7 @@ def check_gram(gram: Any, who: str, name: str = "gram") -> torch.Tensor:
             f"{who}: expected {name} with N >= 2 samples, got shape {tuple(g.shape)}. "
             "Entropy needs at least two samples."
         )
-    if not bool(torch.isfinite(g).all()):
+    if not all_finite(g):
         raise InvalidInputError(
             f"{who}: expected a finite {name}, got NaN/Inf entries. "
             "Check the data or the kernel width."
@@ -167,6 +178,8 @@ def check_gram(gram: Any, who: str, name: str = "gram") -> torch.Tensor:
             f"{who}: expected {name} with a positive diagonal (k(x, x) > 0), got a diagonal "
             f"entry {float(diag.min()):.3g}. A Gram of this kind cannot be normalized."
         )
+    if torch.equal(g, g.transpose(-1, -2)):  # the usual case, one pass without temporaries
+        return g
     scale = diag.abs().amax(dim=-1, keepdim=True).unsqueeze(-1)
     asym = (g - g.transpose(-1, -2)).abs() / scale
     tol = 1e-6 if gram_is_low_precision(gram) else 1e-10
