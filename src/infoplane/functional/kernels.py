@@ -200,7 +200,8 @@ def _normalize(gram: torch.Tensor) -> torch.Tensor:
     """``K_ij / (N sqrt(K_ii K_jj))`` for a validated ``[..., N, N]`` Gram (no checks)."""
     n = gram.shape[-1]
     inv = torch.diagonal(gram, dim1=-2, dim2=-1).rsqrt()
-    return gram * inv[..., :, None] * inv[..., None, :] / n
+    # the same three operations, in place after the first: one [..., N, N] buffer, not three
+    return (gram * inv[..., :, None]).mul_(inv[..., None, :]).div_(n)
 
 
 def _unit_diagonal(gram: torch.Tensor) -> torch.Tensor:
