@@ -168,14 +168,14 @@ def _spawn(args: list[str], cwd: Path) -> subprocess.Popen:
 
 
 def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path) -> None:
-    args = ["--epochs", "3", "--runs", "2", "--every", "2", "--quiet", "--no-report"]
+    args = ["--epochs", "2", "--runs", "2", "--every", "4", "--quiet", "--no-report"]
     whole = tmp_path / "whole"
     assert main(["run", "--out", str(whole), *args]) == 0
 
     part = tmp_path / "part"
     proc = _spawn(["run", "--out", str(part), *args], tmp_path)
     ckpt = part / "checkpoints" / "run0.pt"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600
     while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     assert proc.poll() is None, "the run ended before it could be interrupted"
@@ -186,7 +186,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path) -> None:
     assert len(interrupted) < len(History.load(whole / "history.csv"))
 
     resumed = _spawn(["run", "--resume", "--out", str(part), "--quiet", "--no-report"], tmp_path)
-    _, err = resumed.communicate(timeout=300)
+    _, err = resumed.communicate(timeout=1200)  # generous: CI machines may be shared
     assert resumed.returncode == 0, err.decode()
     a = read_table(whole / "history.csv")
     b = read_table(part / "history.csv")
