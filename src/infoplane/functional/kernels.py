@@ -28,6 +28,12 @@ from infoplane.functional._validation import (
 #: Above this many elements (N * D) the sample matrix is upcast and multiplied in column chunks,
 #: so the float64 copy never exceeds about 128 MiB at a time.
 _CHUNK_ELEMENTS = 1 << 24
+#: On CPU the chunks are cache-sized (1 MiB of float64): the upcast, centred block is still in
+#: cache when the product reads it, so the distances cost about one float64 matrix product
+#: instead of extra passes over a float64 copy in main memory. At least this many columns per
+#: chunk keep each rank-k update of the ``[N, N]`` product compute-bound when N is large.
+_CPU_CHUNK_ELEMENTS = 1 << 17
+_MIN_CHUNK_COLUMNS = 256
 
 
 def _flatten_samples(x: Any, who: str, name: str = "x") -> torch.Tensor:
@@ -46,7 +52,9 @@ def _squared_distances(x2d: torch.Tensor, dtype: torch.dtype = DEFAULT_DTYPE) ->
     upcast and the product run over column chunks, so extra memory stays O(N * chunk + N^2).
     """
     n, d = x2d.shape
-    chunk = d if n * d <= _CHUNK_ELEMENTS else max(1, _CHUNK_ELEMENTS // n)
+    limit = _CPU_CHUNK_ELEMENTS if x2d.device.type == "cpu" else _CHUNK_ELEMENTS
+    columns = max(limit // n, min(_MIN_CHUNK_COLUMNS, _CHUNK_ELEMENTS // n), 1)
+    chunk = d if n * d <= limit else columns
     gram = torch.zeros((n, n), dtype=dtype, device=x2d.device)
     # One buffer for every chunk: upcast into it and centre in place. A fresh pair of blocks per
     # chunk was, in some processes, served by the C allocator from freshly faulted-in pages,
