@@ -43,6 +43,9 @@ from infoplane.functional.kernels import _flatten_samples, _squared_distances
 
 #: Elements of the [candidates, pairs] matrix evaluated at once by the alignment search.
 _ALIGN_CHUNK_ELEMENTS = 1 << 22
+#: The same on CPU: cache-sized chunks (1 MiB of float64), whose temporaries are reused from
+#: the allocator's cache instead of being fresh pages every call.
+_CPU_ALIGN_CHUNK_ELEMENTS = 1 << 17
 _SQRT2 = math.sqrt(2.0)
 
 
@@ -198,6 +201,31 @@ def _candidate_grid(sq_dists: torch.Tensor, num: int, low: float, high: float) -
     return grid * (mean / _SQRT2)
 
 
+def _pair_terms(
+    d2: torch.Tensor, y_gram: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Upper-triangle distances and label values, the label diagonal and ``||K_Y||_F``."""
+    dist = _upper_pairs(d2)
+    yv = _upper_pairs(y_gram).to(d2.dtype)
+    y_diag = torch.diagonal(y_gram).to(d2.dtype)
+    y_norm = (y_diag.square().sum() + 2.0 * yv.square().sum()).sqrt()
+    return dist, yv, y_diag, y_norm
+
+
+def _inner_and_norm(
+    n: int, dist: torch.Tensor, yv: torch.Tensor, y_diag: torch.Tensor, sigmas: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``<K_s, K_Y>_F`` and ``||K_s||_F`` for every candidate ``s``, over chunks of candidates."""
+    limit = _CPU_ALIGN_CHUNK_ELEMENTS if dist.device.type == "cpu" else _ALIGN_CHUNK_ELEMENTS
+    chunk = max(1, limit // max(1, dist.numel()))
+    inner, norm = [], []
+    for s in sigmas.split(chunk):
+        k = torch.div(dist[None, :], -2.0 * s[:, None] * s[:, None]).exp_()
+        inner.append(y_diag.sum() + 2.0 * (k @ yv))
+        norm.append((n + 2.0 * (k * k).sum(dim=1)).sqrt())
+    return torch.cat(inner), torch.cat(norm)
+
+
 def _alignment_from_sq(
     d2: torch.Tensor, y_gram: torch.Tensor, sigmas: torch.Tensor
 ) -> torch.Tensor:
@@ -206,19 +234,52 @@ def _alignment_from_sq(
     Uses the symmetry of both Grams and ``K_s[i, i] = 1``: only the ``N (N - 1) / 2`` pairs are
     evaluated, O(N^2) per candidate, vectorized over chunks of candidates.
     """
-    n = d2.shape[0]
-    dist = _upper_pairs(d2)
-    yv = _upper_pairs(y_gram).to(d2.dtype)
-    y_diag = torch.diagonal(y_gram).to(d2.dtype)
-    y_norm = (y_diag.square().sum() + 2.0 * yv.square().sum()).sqrt()
-    chunk = max(1, _ALIGN_CHUNK_ELEMENTS // max(1, dist.numel()))
-    out = []
-    for s in sigmas.split(chunk):
-        k = torch.exp(dist[None, :] / (-2.0 * s[:, None] * s[:, None]))
-        inner = y_diag.sum() + 2.0 * (k @ yv)
-        k_norm = (n + 2.0 * (k * k).sum(dim=1)).sqrt()
-        out.append(inner / (k_norm * y_norm))
-    return torch.cat(out)
+    dist, yv, y_diag, y_norm = _pair_terms(d2, y_gram)
+    inner, norm = _inner_and_norm(d2.shape[0], dist, yv, y_diag, sigmas)
+    return inner / (norm * y_norm)
+
+
+def _best_index(d2: torch.Tensor, y_gram: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Index (0-d tensor) of the candidate of the increasing ``grid`` with the largest alignment.
+
+    Ties go to the smallest width, and so do candidates within rounding of the maximum (a
+    relative ``margin`` of about ``16 (P + 1024) eps`` for ``P`` pairs), so that the choice does
+    not depend on how the candidates were batched.
+
+    Every kernel value ``exp(-d^2 / (2 s^2))`` grows with ``s``, and so do ``<K_s, K_Y>`` (for a
+    label Gram without negative entries) and ``||K_s||``. Between two evaluated candidates
+    ``a < b`` every candidate's alignment is therefore at most ``<K_b, K_Y> / (||K_a|| ||K_Y||)``.
+    On CPU the search evaluates about ``sqrt(num)`` evenly spaced candidates, then only the
+    intervals whose bound reaches the best value found, less the margin: every skipped
+    candidate is provably further below the maximum, so the result is that of the full search.
+    Other devices evaluate every candidate (no host synchronisation).
+    """
+    n, num = d2.shape[0], grid.numel()
+    dist, yv, y_diag, y_norm = _pair_terms(d2, y_gram)
+    margin = 1.0 + 16.0 * (dist.numel() + 1024) * torch.finfo(dist.dtype).eps
+    if d2.device.type != "cpu" or num < 16 or bool((yv < 0).any()):
+        inner, norm = _inner_and_norm(n, dist, yv, y_diag, grid)
+        align = inner / (norm * y_norm)
+    else:
+        coarse = sorted({*range(0, num, math.isqrt(num)), num - 1})
+        inner, norm = _inner_and_norm(n, dist, yv, y_diag, grid[coarse])
+        align = torch.full((num,), -math.inf, dtype=dist.dtype)
+        align[coarse] = inner / (norm * y_norm)
+        best = align[coarse].max()
+        if not bool(torch.isfinite(best)):
+            return _alignment_from_sq(d2, y_gram, grid).argmax()
+        bound = inner[1:] / (norm[:-1] * y_norm) * margin
+        keep = (bound >= best / margin).tolist()
+        rest = [
+            torch.arange(lo + 1, hi)
+            for lo, hi, k in zip(coarse[:-1], coarse[1:], keep, strict=True)
+            if k and hi - lo > 1
+        ]
+        if rest:
+            index = torch.cat(rest)
+            inner, norm = _inner_and_norm(n, dist, yv, y_diag, grid[index])
+            align[index] = inner / (norm * y_norm)
+    return (align * margin >= align.max()).to(align.dtype).argmax()
 
 
 # ----------------------------------------------------------------------------- public functions
@@ -339,7 +400,7 @@ def alignment_sigma(
     low, high = _check_range(low, high, who)
     d2 = _squared_distances(x2d)
     grid = _candidate_grid(d2, num, low, high)
-    return grid[_alignment_from_sq(d2, yg, grid).argmax()]
+    return grid.take(_best_index(d2, yg, grid))
 
 
 def _check_count(value: Any, name: str, who: str) -> int:
@@ -475,7 +536,7 @@ class LabelAlignment(WidthRule):
         """This step's ``sigma*``: the best grid candidate (no smoothing, no state change)."""
         num = self.warmup_candidates if self.steps < self.warmup_steps else self.num_candidates
         grid = _candidate_grid(sq_dists, num, self.low, self.high)
-        return grid[_alignment_from_sq(sq_dists, y_gram, grid).argmax()]
+        return grid.take(_best_index(sq_dists, y_gram, grid))  # no host sync
 
     def update(self, best: torch.Tensor) -> torch.Tensor:
         """Fold a candidate into the moving average and return the smoothed width."""
