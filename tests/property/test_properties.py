@@ -13,11 +13,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import infoplane
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 ROUND_OFF = 1e-9
 EPS = float(np.finfo(np.float64).eps)

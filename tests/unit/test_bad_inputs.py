@@ -17,6 +17,8 @@ from infoplane.errors import (
     InvalidTypeError,
 )
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 P, I, T, D = InvalidParameterError, InvalidInputError, InvalidTypeError, DeviceMismatchError
 NAN, INF = float("nan"), float("inf")
 

@@ -17,6 +17,8 @@ from helpers import reference as ref
 from infoplane import bandwidth
 from infoplane.functional import bandwidth as bandwidth_impl
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 # N = 2, 3 give 1 and 3 pairs (odd), N = 4, 9 give 6 and 36 pairs (even median: two middles)
 SHAPES = [(2, 3), (3, 1), (4, 5), (9, 2, 2, 3), (30, 16)]

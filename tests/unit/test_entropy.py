@@ -16,6 +16,8 @@ from helpers import reference as ref
 from infoplane import bandwidth
 from infoplane.functional.entropy import _entropy_from_eigenvalues
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 ALPHAS = [0.5, 1.0, 1.01, 2.0, 3.0]
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

@@ -12,6 +12,8 @@ import infoplane
 from helpers import reference as ref
 from infoplane.functional import kernels
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 SHAPES = [(2, 1), (5, 3), (17, 40), (9, 2, 3, 4)]
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
