@@ -43,6 +43,47 @@ def _entropy_batch(a: torch.Tensor, alpha: float) -> torch.Tensor:
     return _entropy_from_eigenvalues(torch.linalg.eigvalsh(a), alpha)
 
 
+def _class_layout(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """Host-side class layout: ``(index, valid, counts, n_max)`` on the CPU (see class_blocks)."""
+    y_host = y.detach().to("cpu", torch.int64)
+    _, counts = torch.unique(y_host, return_counts=True)
+    n_max = int(counts.max())
+    order = torch.argsort(y_host, stable=True)
+    starts = torch.cumsum(counts, 0) - counts
+    pos = torch.arange(n_max)
+    valid = pos[None, :] < counts[:, None]
+    index = torch.where(valid, order[(starts[:, None] + pos[None, :]).clamp(max=len(order) - 1)], 0)
+    return index, valid, counts, n_max
+
+
+def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Copy a small host tensor to ``device`` without waiting for the device's queue."""
+    if t.device == device:
+        return t
+    if device.type == "cuda":
+        t = t.pin_memory()
+    return t.to(device, non_blocking=True)
+
+
+def _scaled_batch(k_x: torch.Tensor, k_t: torch.Tensor, k_y: torch.Tensor | None) -> torch.Tensor:
+    """``[K_X, K_T..., K_X o K_T..., (K_Y o K_T..., K_Y)] / N`` written into one buffer."""
+    n = k_x.shape[-1]
+    num_layers = k_t.shape[0]
+    dtype = torch.promote_types(k_x.dtype, k_t.dtype)
+    count = 1 + 2 * num_layers
+    if k_y is not None:
+        dtype = torch.promote_types(dtype, k_y.dtype)
+        count += num_layers + 1
+    out = torch.empty((count, n, n), dtype=dtype, device=k_t.device)
+    torch.div(k_x, n, out=out[0])
+    torch.div(k_t, n, out=out[1 : 1 + num_layers])
+    torch.mul(k_x[None], k_t, out=out[1 + num_layers : 1 + 2 * num_layers]).div_(n)
+    if k_y is not None:
+        torch.mul(k_y[None], k_t, out=out[1 + 2 * num_layers : 1 + 3 * num_layers]).div_(n)
+        torch.div(k_y, n, out=out[-1])
+    return out
+
+
 def class_blocks(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Index layout of the per-class blocks of an indicator Gram.
 
@@ -50,15 +91,7 @@ def class_blocks(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
     the k-th present class (0 where padded), ``valid[k, i]`` marks real members, and ``n_max`` is
     the largest class size. Reads the labels on the host once (they are small).
     """
-    y_host = y.detach().to("cpu", torch.int64)
-    classes, counts = torch.unique(y_host, return_counts=True)
-    n_max = int(counts.max())
-    order = torch.argsort(y_host, stable=True)
-    starts = torch.cumsum(counts, 0) - counts
-    pos = torch.arange(n_max)
-    valid = pos[None, :] < counts[:, None]
-    index = torch.where(valid, order[(starts[:, None] + pos[None, :]).clamp(max=len(order) - 1)], 0)
-    del classes
+    index, valid, _, n_max = _class_layout(y)
     return index.to(y.device), valid.to(y.device), n_max
 
 
@@ -73,9 +106,8 @@ def joint_with_labels_entropy(
     n = k_t.shape[-1]
     rows = index[:, :, None]
     cols = index[:, None, :]
-    blocks = k_t[:, rows, cols]  # [L, K, n_max, n_max]
-    mask = (valid[:, :, None] & valid[:, None, :]).to(k_t.dtype)
-    blocks = blocks * mask / n
+    blocks = k_t[:, rows, cols]  # [L, K, n_max, n_max], a fresh tensor: scaled in place
+    blocks.mul_((valid[:, :, None] & valid[:, None, :]).to(k_t.dtype)).div_(n)
     lam = (
         torch.linalg.eigvalsh(blocks)
         if alpha != 2.0
@@ -100,20 +132,16 @@ def plane_step(
         k_x: ``[N, N]`` unit-diagonal input Gram.
         k_t: ``[L, N, N]`` unit-diagonal layer Grams.
         y: ``[N]`` integer labels for the indicator label kernel (fast path), or None when
-            ``k_y`` is given.
+            ``k_y`` is given. Their class layout is built on the host: labels already there
+            (as a data loader yields them) cost no device-to-host copy.
         alpha: Rényi order.
         k_y: ``[N, N]`` unit-diagonal label Gram of another kind (general path).
 
     Returns:
         ``h_x``, ``h_y`` (0-d), and ``h_t``, ``i_xt``, ``i_ty`` (``[L]``), float64 bits.
     """
-    n = k_x.shape[-1]
     num_layers = k_t.shape[0]
-    mats = [k_x[None], k_t, k_x[None] * k_t]
-    if y is None:
-        mats.append(k_y[None] * k_t)
-        mats.append(k_y[None])
-    s = _entropy_batch(torch.cat(mats) / n, alpha)
+    s = _entropy_batch(_scaled_batch(k_x, k_t, k_y if y is None else None), alpha)
     h_x = s[0]
     h_t = s[1 : 1 + num_layers]
     h_xt = s[1 + num_layers : 1 + 2 * num_layers]
@@ -121,9 +149,12 @@ def plane_step(
         h_ty = s[1 + 2 * num_layers : 1 + 3 * num_layers]
         h_y = s[-1]
     else:
-        index, valid, _ = class_blocks(y)
-        h_ty = joint_with_labels_entropy(k_t, index, valid, alpha)
-        h_y = class_entropy(valid.sum(dim=1), alpha)
+        index, valid, counts, _ = _class_layout(y)
+        device = k_t.device
+        h_ty = joint_with_labels_entropy(
+            k_t, _to_device(index, device), _to_device(valid, device), alpha
+        )
+        h_y = _to_device(class_entropy(counts, alpha), device)
     return {
         "h_x": h_x,
         "h_y": h_y,
