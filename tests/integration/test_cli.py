@@ -35,8 +35,16 @@ def digits_run(tmp_path_factory) -> Path:
 
 
 def test_default_run_writes_a_complete_run_directory(digits_run: Path) -> None:
-    for name in ("config.json", "history.csv", "history.meta.json", "metrics.csv",
-                 "state.json", "checkpoints/run0.pt", "report.md", "report.html"):
+    for name in (
+        "config.json",
+        "history.csv",
+        "history.meta.json",
+        "metrics.csv",
+        "state.json",
+        "checkpoints/run0.pt",
+        "report.md",
+        "report.html",
+    ):
         assert (digits_run / name).is_file(), name
     config = json.loads((digits_run / "config.json").read_text())
     assert config["preset"] == "digits" and config["epochs"] == 2 and config["every"] == 3
@@ -84,16 +92,26 @@ def test_figures_and_report_rebuild_from_history_alone(digits_run: Path, tmp_pat
 def test_list_shows_every_paper_preset(capsys) -> None:
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for preset in ("digits", "mlp-mnist-tanh", "mlp-mnist-relu", "cnn-mnist-tanh",
-                   "cnn-mnist-relu", "vgg16-cifar10"):
+    for preset in (
+        "digits",
+        "mlp-mnist-tanh",
+        "mlp-mnist-relu",
+        "cnn-mnist-tanh",
+        "cnn-mnist-relu",
+        "vgg16-cifar10",
+    ):
         assert preset in out
     assert "lr=0.09" in out and "x_width=5.6569" in out
 
 
 @pytest.mark.parametrize(
     "argv",
-    [["run", "--epochs", "many"], ["run", "--protocol", "sometimes"], ["frobnicate"],
-     ["run", "--no-such-flag"]],
+    [
+        ["run", "--epochs", "many"],
+        ["run", "--protocol", "sometimes"],
+        ["frobnicate"],
+        ["run", "--no-such-flag"],
+    ],
 )
 def test_bad_flags_exit_2(argv, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
@@ -147,9 +165,28 @@ def test_config_file_and_set_override_the_preset(tmp_path) -> None:
     cfg = tmp_path / "settings.json"
     cfg.write_text(json.dumps({"activation": "relu", "epochs": 1, "x_width": 2.5}))
     out = tmp_path / "run"
-    assert main(["run", "--out", str(out), "--config", str(cfg), "--set", "every=13",
-                 "--set", "protocol=\"both\"", "--runs", "1", "--quiet", "--no-report",
-                 "--probe-size", "200"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--out",
+                str(out),
+                "--config",
+                str(cfg),
+                "--set",
+                "every=13",
+                "--set",
+                'protocol="both"',
+                "--runs",
+                "1",
+                "--quiet",
+                "--no-report",
+                "--probe-size",
+                "200",
+            ]
+        )
+        == 0
+    )
     config = json.loads((out / "config.json").read_text())
     assert config["activation"] == "relu" and config["epochs"] == 1
     assert config["x_width"] == 2.5 and config["every"] == 13 and config["protocol"] == "both"
@@ -163,8 +200,13 @@ def test_config_file_and_set_override_the_preset(tmp_path) -> None:
 
 def _spawn(args: list[str], cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "infoplane", *args], cwd=cwd, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "infoplane", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path) -> None:
