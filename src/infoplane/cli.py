@@ -74,6 +74,7 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", help="folder holding the dataset files already on disk")
     run.add_argument("--no-download", action="store_true", help="never download data")
     run.add_argument("--device", help="cpu, cuda, cuda:1, ...")
+    run.add_argument("--threads", type=int, help="torch intra-op threads on CPU (default 1)")
     run.add_argument(
         "--protocol",
         choices=["step", "epoch", "both"],
@@ -102,24 +103,26 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_FLAG_FIELDS = {
-    "epochs": "epochs",
-    "runs": "runs",
-    "seed": "seed",
-    "lr": "lr",
-    "batch_size": "batch_size",
-    "model": "model",
-    "activation": "activation",
-    "dataset": "dataset",
-    "data_dir": "data_dir",
-    "device": "device",
-    "protocol": "protocol",
-    "every": "every",
-    "measure_n": "measure_n",
-    "test_n": "test_n",
-    "probe_size": "probe_size",
-    "alpha": "alpha",
-}
+#: Flags that set the configuration field of the same name.
+_FLAG_FIELDS = (
+    "epochs",
+    "runs",
+    "seed",
+    "lr",
+    "batch_size",
+    "model",
+    "activation",
+    "dataset",
+    "data_dir",
+    "device",
+    "threads",
+    "protocol",
+    "every",
+    "measure_n",
+    "test_n",
+    "probe_size",
+    "alpha",
+)
 
 
 def _width_value(text: str | None) -> Any:
@@ -143,8 +146,8 @@ def _resolve_config(args: argparse.Namespace):
         if not sep or not key:
             raise InfoPlaneError(f"infoplane run: expected --set KEY=VALUE, got {item!r}.")
         overrides[key.strip().replace("-", "_")] = _parse_value(value)
-    for attr, key in _FLAG_FIELDS.items():
-        value = getattr(args, attr)
+    for key in _FLAG_FIELDS:
+        value = getattr(args, key)
         if value is not None:
             overrides[key] = value
     if args.no_download:

@@ -61,6 +61,10 @@ class ExperimentConfig:
     width: Any = "alignment"
     seed: int = 0
     device: str = "cpu"
+    #: Intra-op threads of torch for CPU runs (None: leave torch's default). The per-step Gram
+    #: problems are small (N = 100): one thread avoids the thread start-up and, on shared or
+    #: small machines, the oversubscription that made them ~10x slower in our measurements.
+    threads: int | None = 1
     data_dir: str | None = None
     download: bool = True
 
@@ -87,6 +91,12 @@ class ExperimentConfig:
         if self.protocol not in PROTOCOLS:
             raise InvalidParameterError(
                 f"{who}: expected protocol in {PROTOCOLS}, got {self.protocol!r}."
+            )
+        if self.threads is not None and (
+            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
+        ):
+            raise InvalidParameterError(
+                f"{who}: expected threads as an integer >= 1 or null, got {self.threads!r}."
             )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise InvalidParameterError(
@@ -134,7 +144,8 @@ def _build_presets() -> dict[str, ExperimentConfig]:
         "digits": ExperimentConfig(
             preset="digits",
             description="Default offline run: small MLP on scikit-learn's 8x8 digits, tanh, "
-            "3 runs x 20 epochs, measured every iteration on train and test batches",
+            "3 runs x 15 epochs, measured every iteration on train and test batches",
+            epochs=15,
         ),
         "digits-cnn": ExperimentConfig(
             preset="digits-cnn",

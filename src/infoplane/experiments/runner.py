@@ -206,6 +206,8 @@ class Experiment:
     def run(self, *, resume: bool = False) -> Path:
         """Run (or resume) every configured run; return the run directory."""
         c = self.config
+        if self.device.type == "cpu" and c.threads is not None:
+            torch.set_num_threads(c.threads)
         data = self.load_data()  # before any file is written: a data problem leaves no run dir
         self.prepare(resume=resume)
         history = (
