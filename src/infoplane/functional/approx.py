@@ -70,10 +70,13 @@ __all__ = [
 _WHO = "approx_renyi_entropy"
 _LN2 = math.log(2.0)
 
-#: Largest N for which ``torch.linalg.eigvalsh`` (float64) beat :func:`approx_renyi_entropy`
-#: with its defaults on the reference CPU (2 cores, AMD EPYC, torch 2.13): see
-#: ``benchmarks/RESULTS_large_n.md``. ``method="auto"`` uses the exact path up to this size.
-AUTO_EXACT_MAX_N: int = 1500
+#: Up to this N ``torch.linalg.eigvalsh`` (float64) is at least as fast as
+#: :func:`approx_renyi_entropy` with its defaults, so ``method="auto"`` stays exact there.
+#: Measured by ``benchmarks/bench_large_n.py`` on the reference CPU (2-core AMD EPYC, MKL,
+#: torch 2.13, alpha = 1.01): equal time at N ~ 530 with 2 threads and N ~ 630 with 1 thread,
+#: 1.4-2x faster at N = 1000 (``benchmarks/RESULTS_large_n.md``); rounded up to 600. For
+#: alpha < 1 the estimate takes twice the Lanczos steps, so its crossover is somewhat higher.
+AUTO_EXACT_MAX_N: int = 600
 
 #: Rademacher probes of the stochastic Lanczos quadrature (one block product per step).
 DEFAULT_NUM_PROBES: int = 16
@@ -467,8 +470,9 @@ def approx_renyi_entropy(
     ``O(N^2 (rank (power_iters + 2) + num_probes * lanczos_steps))`` work in matrix products
     instead of the ``O(N^3)`` eigendecomposition; see the module docstring for the method and
     its references. At the defaults it is faster than ``torch.linalg.eigvalsh`` above
-    :data:`AUTO_EXACT_MAX_N` and was within 1% of the exact entropy for Gaussian Grams of
-    structured data at N = 8000 and 16000 (``benchmarks/RESULTS_large_n.md``).
+    :data:`AUTO_EXACT_MAX_N`; on Gaussian Grams of digits data it was within 0.2% of the exact
+    entropy for alpha in {1, 1.01, 2, 3} and 7-8x faster at N = 8000, 11-12x at N = 16000
+    (2-core CPU, ``benchmarks/RESULTS_large_n.md``).
 
     Args:
         a: ``[N, N]`` symmetric PSD Gram normalized to trace one (symmetry is assumed, not
