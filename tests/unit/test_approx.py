@@ -279,3 +279,28 @@ def test_bad_inputs_raise_one_line_errors(args, kwargs, error):
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith("approx_renyi_entropy: expected ")
+
+
+def test_auto_method_picks_by_size_and_says_when_it_approximates():
+    from infoplane import mutual_information, renyi_entropy
+    from infoplane.functional.approx import AUTO_EXACT_MAX_N, ApproximationWarning
+
+    gen = torch.Generator().manual_seed(3)
+    for n, approximated in ((AUTO_EXACT_MAX_N, False), (AUTO_EXACT_MAX_N + 100, True)):
+        x = torch.randn(n, 8, generator=gen, dtype=torch.float64)
+        d2 = torch.cdist(x, x).square()
+        gram = torch.exp(-d2 / (2 * d2.mean()))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            auto = renyi_entropy(gram, 1.01, method="auto")
+        said = [w for w in caught if issubclass(w.category, ApproximationWarning)]
+        assert bool(said) == approximated
+        expected = renyi_entropy(gram, 1.01, method="approx" if approximated else "exact")
+        assert torch.equal(auto, expected)
+        if approximated:
+            assert "N = " in str(said[0].message) and "method='exact'" in str(said[0].message)
+            exact = renyi_entropy(gram, 1.01, method="exact")
+            assert abs(float(auto - exact)) < 0.01 * float(exact)
+            with pytest.warns(ApproximationWarning):
+                mi = mutual_information(gram, gram, method="auto")
+            assert torch.isfinite(mi)

@@ -48,13 +48,13 @@ quadrature error, which does not shrink with more probes); and half the coupling
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from typing import Any
 
 import torch
 
 from infoplane.errors import InvalidInputError, InvalidParameterError, InvalidTypeError
+from infoplane.functional._validation import check_alpha, check_integer
 
 __all__ = [
     "AUTO_EXACT_MAX_N",
@@ -105,35 +105,6 @@ def exact_threshold(device: torch.device | str | None = None) -> int:
 
 
 # ---------------------------------------------------------------------------------- validation
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise InvalidParameterError(
-            f"{_WHO}: expected {name} as an integer >= {minimum}, got {value!r}. "
-            f"Pass e.g. {name}={max(minimum, 2)}."
-        )
-    return int(value)
-
-
-def _check_alpha(alpha: Any) -> float:
-    if isinstance(alpha, torch.Tensor):
-        if alpha.numel() != 1:
-            raise InvalidParameterError(
-                f"{_WHO}: expected alpha as a finite number > 0, got a tensor of shape "
-                f"{tuple(alpha.shape)}. Pass one order, e.g. alpha=1.01."
-            )
-        alpha = alpha.item()
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise InvalidParameterError(
-            f"{_WHO}: expected alpha as a finite number > 0, got {alpha!r}. Pass e.g. alpha=1.01."
-        )
-    alpha = float(alpha)
-    if not math.isfinite(alpha) or alpha <= 0.0:
-        raise InvalidParameterError(
-            f"{_WHO}: expected alpha as a finite number > 0, got {alpha!r}. Pass e.g. alpha=1.01."
-        )
-    return alpha
-
-
 def _check_matrix(a: Any, dtype: torch.dtype) -> torch.Tensor:
     if not isinstance(a, torch.Tensor):
         raise InvalidTypeError(
@@ -498,13 +469,13 @@ def approx_renyi_entropy(
         A value clamped into that range by more than its error estimate raises an
         :class:`ApproximationWarning`.
     """
-    alpha = _check_alpha(alpha)
-    num_probes = _check_int(num_probes, "num_probes", 2)
+    alpha = check_alpha(alpha, _WHO)
+    num_probes = check_integer(num_probes, "num_probes", _WHO, 2)
     if lanczos_steps is None:
         lanczos_steps = DEFAULT_LANCZOS_STEPS if alpha >= 1.0 else 2 * DEFAULT_LANCZOS_STEPS
-    lanczos_steps = _check_int(lanczos_steps, "lanczos_steps", 2)
-    rank = _check_int(rank, "rank", 0)
-    power_iters = _check_int(power_iters, "power_iters", 0)
+    lanczos_steps = check_integer(lanczos_steps, "lanczos_steps", _WHO, 2)
+    rank = check_integer(rank, "rank", _WHO, 0)
+    power_iters = check_integer(power_iters, "power_iters", _WHO, 0)
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise InvalidParameterError(
             f"{_WHO}: expected dtype as a torch floating dtype, got {dtype!r}. "
@@ -515,7 +486,7 @@ def approx_renyi_entropy(
             f"{_WHO}: expected generator as a torch.Generator, got "
             f"{type(generator).__name__}. Pass seed=... instead."
         )
-    seed = _check_int(seed, "seed", 0)
+    seed = check_integer(seed, "seed", _WHO, 0)
     a = _check_matrix(a, dtype)
     n = a.shape[0]
     device = a.device

@@ -17,6 +17,7 @@ float64, and works on the device of its input.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import torch
@@ -78,8 +79,16 @@ def _entropy_dispatch(a: torch.Tensor, alpha: float, method: str, **approx_optio
     from infoplane.functional import approx  # optional path, imported lazily
 
     n = a.shape[-1]
-    if method == "auto" and n <= approx.AUTO_EXACT_MAX_N:
-        return _entropy_of_normalized(a, alpha)
+    if method == "auto":
+        if n <= approx.AUTO_EXACT_MAX_N:
+            return _entropy_of_normalized(a, alpha)
+        warnings.warn(
+            f"method='auto' used the randomized estimate for N = {n} > AUTO_EXACT_MAX_N = "
+            f"{approx.AUTO_EXACT_MAX_N} (about 0.1-0.2% error); pass method='exact' for "
+            "eigenvalues.",
+            approx.ApproximationWarning,
+            stacklevel=3,
+        )
     flat = a.reshape(-1, n, n)
     values = [approx.approx_renyi_entropy(m, alpha, **approx_options) for m in flat]
     return torch.stack(values).reshape(a.shape[:-2])
