@@ -74,7 +74,7 @@ _LN2 = math.log(2.0)
 #: :func:`approx_renyi_entropy` with its defaults, so ``method="auto"`` stays exact there.
 #: Measured by ``benchmarks/bench_large_n.py`` on the reference CPU (2-core AMD EPYC, MKL,
 #: torch 2.13, alpha = 1.01): equal time at N ~ 530 with 2 threads and N ~ 630 with 1 thread,
-#: 1.4-2x faster at N = 1000 (``benchmarks/RESULTS_large_n.md``); rounded up to 600. For
+#: 1.4-2x faster at N = 1000 (BENCHMARKS.md, "Large N"); rounded up to 600. For
 #: alpha < 1 the estimate takes twice the Lanczos steps, so its crossover is somewhat higher.
 AUTO_EXACT_MAX_N: int = 600
 
@@ -443,7 +443,7 @@ def approx_renyi_entropy(
     its references. At the defaults it is faster than ``torch.linalg.eigvalsh`` above
     :data:`AUTO_EXACT_MAX_N`; on Gaussian Grams of digits data it was within 0.2% of the exact
     entropy for alpha in {1, 1.01, 2, 3} and 7-8x faster at N = 8000, 11-12x at N = 16000
-    (2-core CPU, ``benchmarks/RESULTS_large_n.md``).
+    (2-core CPU, BENCHMARKS.md, "Large N").
 
     Args:
         a: ``[N, N]`` symmetric PSD Gram normalized to trace one (symmetry is assumed, not
