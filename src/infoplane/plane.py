@@ -33,7 +33,7 @@ from infoplane.errors import (
     LayerNotFoundError,
     NonFiniteActivationError,
 )
-from infoplane.functional._validation import as_tensor, check_alpha
+from infoplane.functional._validation import as_tensor, check_alpha, check_integer
 from infoplane.functional.bandwidth import LabelAlignment, WidthRule, make_width_rule
 from infoplane.functional.kernels import (
     _gram_from_squared_distances,
@@ -128,9 +128,7 @@ class InformationPlane:
         self.layers = names
         self.include_output = bool(include_output)
         self.output_name = output_name
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise InvalidParameterError(f"{who}: expected every as an integer >= 1, got {every!r}.")
-        self.every = every
+        self.every = check_integer(every, "every", who)
         if on_nonfinite not in _NONFINITE_POLICIES:
             raise InvalidParameterError(
                 f"{who}: expected on_nonfinite in {_NONFINITE_POLICIES}, got {on_nonfinite!r}."
@@ -361,7 +359,7 @@ class InformationPlane:
         the concatenated batch, and every rank returns the same numbers.
         """
         who = "InformationPlane.measure"
-        step = _check_step(step, who)
+        step = check_integer(step, "step", who, minimum=0)
         x, ids = self._check_batch(x, y, who)
         acts = self._forward(x)
         if ddp.is_distributed():
@@ -406,7 +404,7 @@ class InformationPlane:
         batches. The recorded ``n`` is the total number of samples used.
         """
         who = "InformationPlane.measure_probe"
-        step = _check_step(step, who)
+        step = check_integer(step, "step", who, minimum=0)
         sums: torch.Tensor | None = None
         count = 0
         samples = 0
@@ -464,17 +462,8 @@ class InformationPlane:
         return self.history.save(path)
 
 
-def _check_step(step: Any, who: str) -> int:
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise InvalidParameterError(f"{who}: expected step as an integer >= 0, got {step!r}.")
-    return step
-
-
 def _batches(data: Any, batch_size: int, who: str) -> Iterable[tuple[Any, Any]]:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
-        raise InvalidParameterError(
-            f"{who}: expected batch_size as an integer >= 2, got {batch_size!r}."
-        )
+    check_integer(batch_size, "batch_size", who, minimum=2)
     if (
         isinstance(data, (tuple, list))
         and len(data) == 2

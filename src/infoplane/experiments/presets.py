@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from infoplane.errors import InvalidParameterError
+from infoplane.functional._validation import check_alpha, check_integer, check_positive_scalar
 
 #: The paper's input kernel width on MNIST in [0, 1]: 8 in the authors' exp(-d^2 / sigma^2),
 #: converted to infoplane's exp(-d^2 / (2 sigma^2)).
@@ -71,37 +72,19 @@ class ExperimentConfig:
     def validate(self) -> ExperimentConfig:
         """Check value ranges; return self. Raises InvalidParameterError with the fix."""
         who = "ExperimentConfig"
-        for name in ("epochs", "runs", "batch_size", "every", "measure_n", "test_n", "probe_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidParameterError(
-                    f"{who}: expected {name} as an integer >= 1, got {value!r}."
-                )
-        for name in ("measure_n", "test_n", "batch_size"):
-            if getattr(self, name) < 2:
-                raise InvalidParameterError(
-                    f"{who}: expected {name} >= 2, got {getattr(self, name)}."
-                )
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise InvalidParameterError(f"{who}: expected lr > 0, got {self.lr!r}.")
-        if not (
-            isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and self.alpha > 0
-        ):
-            raise InvalidParameterError(f"{who}: expected alpha > 0, got {self.alpha!r}.")
+        for name in ("epochs", "runs", "every", "probe_size"):
+            check_integer(getattr(self, name), name, who)
+        for name in ("batch_size", "measure_n", "test_n"):
+            check_integer(getattr(self, name), name, who, minimum=2)
+        check_positive_scalar(self.lr, "lr", who)
+        check_alpha(self.alpha, who)
         if self.protocol not in PROTOCOLS:
             raise InvalidParameterError(
                 f"{who}: expected protocol in {PROTOCOLS}, got {self.protocol!r}."
             )
-        if self.threads is not None and (
-            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
-        ):
-            raise InvalidParameterError(
-                f"{who}: expected threads as an integer >= 1 or null, got {self.threads!r}."
-            )
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise InvalidParameterError(
-                f"{who}: expected seed as an integer >= 0, got {self.seed!r}."
-            )
+        if self.threads is not None:
+            check_integer(self.threads, "threads", who)
+        check_integer(self.seed, "seed", who, minimum=0)
         return self
 
     def to_dict(self) -> dict[str, Any]:

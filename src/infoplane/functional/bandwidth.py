@@ -403,10 +403,6 @@ def alignment_sigma(
     return grid.take(_best_index(d2, yg, grid))
 
 
-def _check_count(value: Any, name: str, who: str) -> int:
-    return check_integer(value, name, who)
-
-
 # ----------------------------------------------------------------------------- stateful rules
 class WidthRule:
     """A kernel-width rule applied to one layer step after step.
@@ -465,7 +461,7 @@ class KNN(WidthRule):
     name = "knn"
 
     def __init__(self, k: int = 10) -> None:
-        self.k = _check_count(k, "k", "KNN")
+        self.k = check_integer(k, "k", "KNN")
 
     def __call__(self, sq_dists, dim, y_gram=None):
         n = sq_dists.shape[0]
@@ -522,8 +518,8 @@ class LabelAlignment(WidthRule):
         high: float = 10.0,
     ) -> None:
         who = "LabelAlignment"
-        self.num_candidates = _check_count(num_candidates, "num_candidates", who)
-        self.warmup_candidates = _check_count(warmup_candidates, "warmup_candidates", who)
+        self.num_candidates = check_integer(num_candidates, "num_candidates", who)
+        self.warmup_candidates = check_integer(warmup_candidates, "warmup_candidates", who)
         self.warmup_steps = check_integer(warmup_steps, "warmup_steps", who, minimum=0)
         if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0.0 <= beta < 1.0:
             raise InvalidParameterError(f"{who}: expected beta in [0, 1), got {beta!r}.")
