@@ -7,6 +7,7 @@ using a tensor kernel for convolutional activations (Wickstrøm et al., arXiv:19
 """
 
 from infoplane import bandwidth
+from infoplane._version import __version__
 from infoplane.capture import capture
 from infoplane.errors import (
     DataError,
@@ -33,8 +34,6 @@ from infoplane.functional import (
 )
 from infoplane.history import History
 from infoplane.plane import InformationPlane
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DataError",

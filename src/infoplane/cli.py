@@ -135,7 +135,8 @@ def _width_value(text: str | None) -> Any:
 
 
 def _resolve_config(args: argparse.Namespace):
-    from infoplane.experiments.presets import get_preset, load_config_file
+    from infoplane.experiments.config import load_config_file
+    from infoplane.experiments.presets import get_preset
 
     config = get_preset(args.preset)
     overrides: dict[str, Any] = {}
@@ -170,7 +171,7 @@ def _newest_run_dir(preset: str) -> Path:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from infoplane.experiments.presets import ExperimentConfig
+    from infoplane.experiments.config import ExperimentConfig
     from infoplane.experiments.runner import Experiment
 
     if args.resume:

@@ -1,176 +1,51 @@
-"""The measurement history: one record per (run, split, epoch, step, layer), saved atomically.
+"""The measurement history: one record per (run, split, epoch, step, layer).
 
 A :class:`History` keeps the configuration of the measurement once (alpha, kernel widths, the
 sigma convention, the library version) and a list of records with the fields of
-:data:`FIELDS`. Files are written to a temporary file in the destination folder and renamed onto
-the final name, so an interrupted save never leaves a half-written history.
-
-Formats:
+:data:`infoplane.schema.FIELDS`. It is the one reader and writer of history files:
 
 * ``.jsonl``: the first line is ``{"config": {...}}``, then one JSON object per record;
-* ``.csv``: the records with a header row; the configuration goes to ``<name>.meta.json`` beside it.
-
-:func:`write_table` / :func:`read_table` are the plain CSV helpers the rest of infoplane uses for
-any table (training metrics, summaries); a table in memory is ``dict[str, numpy.ndarray]``.
+* ``.csv``: the records with a header row; the configuration goes to ``<name>.meta.json`` beside
+  it. Both are written atomically (:mod:`infoplane.io`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
 import json
 import math
 import os
-import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from infoplane.errors import HistoryError, InvalidParameterError
-
-#: The fields of one history record, in file order.
-FIELDS: tuple[str, ...] = (
-    "run",
-    "split",
-    "epoch",
-    "step",
-    "layer",
-    "layer_index",
-    "i_xt",
-    "i_ty",
-    "h_t",
-    "h_x",
-    "h_y",
-    "sigma",
-    "n",
-    "status",
+from infoplane.io import atomic_write_text, read_table, write_table
+from infoplane.schema import (
+    FIELDS,
+    FLOAT_FIELDS,
+    INT_FIELDS,
+    KEY,
+    OPTIONAL_FIELDS,
+    STATUS_OK,
+    meta_path,
 )
-_INT_FIELDS = frozenset({"run", "epoch", "step", "layer_index", "n"})
-_FLOAT_FIELDS = frozenset({"i_xt", "i_ty", "h_t", "h_x", "h_y", "sigma"})
-_KEY = ("run", "split", "epoch", "step", "layer")
-
-#: ``status`` of a measured record, and of a step skipped because activations were not finite.
-STATUS_OK = "ok"
-STATUS_SKIPPED = "skipped"
-
-
-# ----------------------------------------------------------------------------- atomic file helpers
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_open(
-    path: str | os.PathLike[str],
-    mode: str = "wb",
-    *,
-    verify: Callable[[Path], None] | None = None,
-) -> Iterator[Any]:
-    """Open a temporary file beside ``path``; on success it is renamed onto ``path``.
-
-    If the block raises (or the process dies), ``path`` keeps its old content and the
-    temporary file is removed: nobody ever sees a half-written file. ``verify``, when given, is
-    called with the temporary file's path once it is complete; if it raises, nothing is renamed.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
-        with os.fdopen(fd, mode, **kwargs) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        if verify is not None:
-            verify(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename (never half-written)."""
-    with atomic_open(path, "w") as fh:
-        fh.write(text)
-    return Path(path)
-
-
-def _format_value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return repr(value) if math.isfinite(value) else ""  # repr round-trips float64 exactly
-    return str(value)
-
-
-def write_table(
-    path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]], fields: Sequence[str]
-) -> Path:
-    """Write rows (mappings) as CSV with the header ``fields``, atomically."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(fields)
-    for row in rows:
-        writer.writerow([_format_value(row.get(f)) for f in fields])
-    return atomic_write_text(path, buf.getvalue())
-
-
-def _parse_column(values: list[str]) -> np.ndarray:
-    """Integers, then floats (empty cells as NaN), else strings."""
-    try:
-        return np.array([int(v) for v in values], dtype=np.int64)
-    except ValueError:
-        pass
-    try:
-        return np.array([float(v) if v != "" else math.nan for v in values], dtype=np.float64)
-    except ValueError:
-        return np.array(values, dtype=object)
-
-
-def read_table(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """Read a CSV written by :func:`write_table` as ``{column: numpy array}``."""
-    path = Path(path)
-    if not path.is_file():
-        raise HistoryError(f"read_table: expected a CSV file, got {str(path)!r} (not found).")
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise HistoryError(
-                f"read_table: expected a header row in {path}, got an empty file."
-            ) from None
-        rows = list(reader)
-    for i, row in enumerate(rows, start=2):
-        if len(row) != len(header):
-            raise HistoryError(
-                f"read_table: expected {len(header)} cells per row in {path}, got {len(row)} on "
-                f"line {i}. The file is damaged; restore it or delete it to start over."
-            )
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in header]
-    return {name: _parse_column(list(col)) for name, col in zip(header, columns, strict=True)}
 
 
 # ----------------------------------------------------------------------------- history
 def _coerce(record: Mapping[str, Any]) -> dict[str, Any]:
-    missing = [f for f in FIELDS if f not in record and f not in ("status", "h_x", "h_y")]
+    missing = [
+        f for f in FIELDS if f not in record and f not in OPTIONAL_FIELDS | {"status", "h_x", "h_y"}
+    ]
     if missing:
         raise HistoryError(f"History.add: expected fields {missing} in the record, got none.")
     out: dict[str, Any] = {}
     for f in FIELDS:
         v = record.get(f)
-        if f in _INT_FIELDS:
+        if f in INT_FIELDS:
             out[f] = int(v) if v is not None and v != "" else -1
-        elif f in _FLOAT_FIELDS:
+        elif f in FLOAT_FIELDS:
             out[f] = float(v) if v is not None and v != "" else math.nan
         else:
             out[f] = str(v) if v is not None else ""
@@ -201,7 +76,7 @@ class History:
     def add(self, record: Mapping[str, Any]) -> None:
         """Add one record (a mapping with the fields of :data:`FIELDS`)."""
         rec = _coerce(record)
-        self._records[tuple(rec[k] for k in _KEY)] = rec
+        self._records[tuple(rec[k] for k in KEY)] = rec
 
     def extend(self, records: Iterable[Mapping[str, Any]]) -> None:
         for r in records:
@@ -250,9 +125,9 @@ class History:
         out: dict[str, np.ndarray] = {}
         for f in FIELDS:
             vals = [r[f] for r in recs]
-            if f in _INT_FIELDS:
+            if f in INT_FIELDS:
                 out[f] = np.array(vals, dtype=np.int64)
-            elif f in _FLOAT_FIELDS:
+            elif f in FLOAT_FIELDS:
                 out[f] = np.array(vals, dtype=np.float64)
             else:
                 out[f] = np.array(vals, dtype=object)
@@ -279,14 +154,11 @@ class History:
             lines += [json.dumps(_json_safe(r), allow_nan=False) for r in self.records]
             return atomic_write_text(path, "\n".join(lines) + "\n")
         if path.suffix == ".csv":
-            atomic_write_text(_meta_path(path), json.dumps(self.config, indent=2, sort_keys=True))
+            atomic_write_text(meta_path(path), json.dumps(self.config, indent=2, sort_keys=True))
             return write_table(path, self.records, FIELDS)
         raise InvalidParameterError(
             f"History.save: expected a path ending in .csv or .jsonl, got {str(path)!r}."
         )
-
-    to_csv = save
-    to_jsonl = save
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> History:
@@ -300,17 +172,18 @@ class History:
             raise InvalidParameterError(
                 f"History.load: expected a path ending in .csv or .jsonl, got {str(path)!r}."
             )
-        meta = _meta_path(path)
+        meta = meta_path(path)
         config = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
         hist = cls(config)
         table = read_table(path)
-        missing = [f for f in FIELDS if f not in table]
+        missing = [f for f in FIELDS if f not in table and f not in OPTIONAL_FIELDS]
         if missing:
             raise HistoryError(
                 f"History.load: expected columns {list(FIELDS)} in {path}, missing {missing}."
             )
         n = len(table["run"])
-        hist.extend({f: table[f][i] for f in FIELDS} for i in range(n))
+        present = [f for f in FIELDS if f in table]
+        hist.extend({f: table[f][i] for f in present} for i in range(n))
         return hist
 
     @classmethod
@@ -337,17 +210,4 @@ def _json_safe(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _meta_path(path: Path) -> Path:
-    return path.with_name(path.stem + ".meta.json")
-
-
-__all__ = [
-    "FIELDS",
-    "STATUS_OK",
-    "STATUS_SKIPPED",
-    "History",
-    "atomic_open",
-    "atomic_write_text",
-    "read_table",
-    "write_table",
-]
+__all__ = ["History"]

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from infoplane import distributed as ddp
+from infoplane._version import __version__
 from infoplane.capture import capture, default_layers, eval_mode, first_tensor, resolve_layers
 from infoplane.errors import (
     InvalidInputError,
@@ -41,17 +42,12 @@ from infoplane.functional.kernels import (
     _squared_distances,
 )
 from infoplane.functional.measures import plane_step
-from infoplane.history import STATUS_OK, STATUS_SKIPPED, History
+from infoplane.history import History
+from infoplane.schema import ESTIMATES, STATUS_OK, STATUS_SKIPPED
 
 _NONFINITE_POLICIES = ("raise", "skip")
 #: Quantities of one layer in a measurement result and a history record.
-QUANTITIES = ("i_xt", "i_ty", "h_t", "h_x", "h_y", "sigma")
-
-
-def _version() -> str:
-    from infoplane import __version__
-
-    return __version__
+QUANTITIES = ESTIMATES
 
 
 class InformationPlane:
@@ -161,7 +157,7 @@ class InformationPlane:
             "label_kernel": "indicator" if self._label_sigma is None else self._label_sigma,
             "layers": all_names,
             "output_transform": "softmax" if self.include_output else None,
-            "infoplane_version": _version(),
+            "infoplane_version": __version__,
         }
         if history is None:
             history = History(config)

@@ -23,7 +23,7 @@ import numpy as np
 
 from infoplane.analysis import aggregate, layer_order
 from infoplane.errors import InvalidInputError, InvalidParameterError
-from infoplane.history import atomic_open
+from infoplane.io import atomic_open
 
 #: Sequential colour maps of the layers, in forward order (cycled, with a new marker per cycle).
 LAYER_CMAPS: tuple[str, ...] = (

@@ -24,7 +24,8 @@ import numpy as np
 
 from infoplane import analysis
 from infoplane.errors import HistoryError, InvalidInputError
-from infoplane.history import FIELDS, atomic_write_text, read_table
+from infoplane.io import atomic_write_text, read_table
+from infoplane.schema import FIELDS
 
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.csv"

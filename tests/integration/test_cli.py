@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 from infoplane.cli import main
-from infoplane.history import FIELDS, History, read_table
+from infoplane.history import History
+from infoplane.io import read_table
+from infoplane.schema import FIELDS
 
 pytestmark = pytest.mark.slow
 

@@ -32,7 +32,7 @@ from infoplane import (
 from infoplane.bandwidth import LabelAlignment, alignment_sigma, median_distance
 from infoplane.experiments.data import load_dataset
 from infoplane.experiments.models import DigitsMLP, build_model
-from infoplane.history import STATUS_OK, STATUS_SKIPPED
+from infoplane.schema import STATUS_OK, STATUS_SKIPPED
 
 QUANTITIES = ("i_xt", "i_ty", "h_t", "h_x", "h_y", "sigma")
 TOL = 1e-9  # bits: slack of the inequality checks (round-off of float64 eigenvalues)

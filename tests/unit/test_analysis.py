@@ -22,7 +22,9 @@ from infoplane.analysis import (
     train_vs_test,
 )
 from infoplane.errors import InvalidInputError, InvalidParameterError
-from infoplane.history import FIELDS, History, read_table, write_table
+from infoplane.history import History
+from infoplane.io import read_table, write_table
+from infoplane.schema import FIELDS
 
 STEPS = np.arange(101)  # global steps 0..100
 

@@ -12,14 +12,9 @@ import numpy as np
 import pytest
 
 from infoplane.errors import HistoryError, InvalidParameterError
-from infoplane.history import (
-    FIELDS,
-    STATUS_OK,
-    STATUS_SKIPPED,
-    History,
-    read_table,
-    write_table,
-)
+from infoplane.history import History
+from infoplane.io import read_table, write_table
+from infoplane.schema import FIELDS, STATUS_OK, STATUS_SKIPPED
 
 CONFIG = {
     "alpha": 1.01,

@@ -15,7 +15,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
 from infoplane.errors import HistoryError, InvalidParameterError
-from infoplane.history import FIELDS, write_table
+from infoplane.io import write_table
 from infoplane.plot import (
     plot_information_plane,
     plot_metrics,
@@ -24,6 +24,7 @@ from infoplane.plot import (
     save_figure,
 )
 from infoplane.report import load_run, make_figures, write_report
+from infoplane.schema import FIELDS
 
 LAYERS = ("conv1", "conv2", "dense")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

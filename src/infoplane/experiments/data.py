@@ -54,7 +54,7 @@ import numpy as np
 import torch
 
 from infoplane.errors import DataError, InvalidParameterError, InvalidTypeError
-from infoplane.history import atomic_open
+from infoplane.io import atomic_open
 
 __all__ = [
     "REGISTRY",

@@ -28,10 +28,11 @@ import torch
 from torch import nn
 
 from infoplane.errors import HistoryError, InvalidParameterError
+from infoplane.experiments.config import ExperimentConfig
 from infoplane.experiments.data import DatasetSplits, load_dataset
 from infoplane.experiments.models import build_model
-from infoplane.experiments.presets import ExperimentConfig
-from infoplane.history import History, atomic_open, atomic_write_text, read_table, write_table
+from infoplane.history import History
+from infoplane.io import atomic_open, atomic_write_text, read_table, write_table
 from infoplane.plane import InformationPlane
 
 METRIC_FIELDS = ("run", "split", "epoch", "step", "loss", "accuracy")

@@ -1,0 +1,132 @@
+"""The record format of infoplane: one home for every field, quantity, status and file name.
+
+Everything that writes or reads a measurement imports its names from here: the tracker builds
+records with :data:`FIELDS`, :class:`~infoplane.history.History` stores and loads them, the
+analysis and report read them, and the runner, the CLI and the report find the files of a run
+directory through :class:`RunDir`. Adding a quantity means adding it here (and computing it in
+:mod:`infoplane.measure`); a test checks that every consumer agrees with this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Per-layer estimates of one measurement, in bits (``sigma`` in the library's convention,
+#: METHOD.md): I(X;T), I(T;Y), S(T), S(X), S(Y) and the layer's kernel width.
+ESTIMATES: tuple[str, ...] = ("i_xt", "i_ty", "h_t", "h_x", "h_y", "sigma")
+
+#: Controls measured beside the estimates (``InformationPlane(controls=...)``): the null floor
+#: (labels, or the samples of T against X, permuted at the same widths) and the fixed-width
+#: control (the same step at widths held fixed). Empty in a record when the control is off.
+NULL_QUANTITIES: tuple[str, ...] = ("i_xt_null", "i_ty_null")
+FIXED_QUANTITIES: tuple[str, ...] = ("i_xt_fixed", "i_ty_fixed")
+CONTROL_QUANTITIES: tuple[str, ...] = NULL_QUANTITIES + FIXED_QUANTITIES
+
+#: Names of the controls, as passed to ``InformationPlane(controls=...)``.
+CONTROLS: tuple[str, ...] = ("null", "fixed")
+CONTROL_FIELDS: dict[str, tuple[str, ...]] = {"null": NULL_QUANTITIES, "fixed": FIXED_QUANTITIES}
+
+#: Every per-layer value of a result and a record.
+QUANTITIES: tuple[str, ...] = ESTIMATES + CONTROL_QUANTITIES
+
+#: The key of a record: at most one record per key in a history.
+KEY: tuple[str, ...] = ("run", "split", "epoch", "step", "layer")
+
+#: The fields of one history record, in file order.
+FIELDS: tuple[str, ...] = (
+    "run",
+    "split",
+    "epoch",
+    "step",
+    "layer",
+    "layer_index",
+    *ESTIMATES,
+    *CONTROL_QUANTITIES,
+    "n",
+    "status",
+)
+INT_FIELDS: frozenset[str] = frozenset({"run", "epoch", "step", "layer_index", "n"})
+FLOAT_FIELDS: frozenset[str] = frozenset(QUANTITIES)
+STR_FIELDS: frozenset[str] = frozenset({"split", "layer", "status"})
+#: Fields a history written by an older infoplane may lack; they load as missing values.
+OPTIONAL_FIELDS: frozenset[str] = frozenset(CONTROL_QUANTITIES)
+
+#: ``status`` of a measured record, and of a step skipped because activations were not finite.
+STATUS_OK = "ok"
+STATUS_SKIPPED = "skipped"
+STATUSES: tuple[str, ...] = (STATUS_OK, STATUS_SKIPPED)
+
+#: ``epoch`` of a record measured outside any epoch.
+NO_EPOCH = -1
+
+#: Columns of the training metrics table (loss and accuracy per run, split and epoch).
+METRIC_FIELDS: tuple[str, ...] = ("run", "split", "epoch", "step", "loss", "accuracy")
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """The files of a run directory, by name; the one place that knows them.
+
+    ::
+
+        config.json            the resolved configuration
+        history.csv            one record per (run, split, epoch, step, layer)
+        history.meta.json      the measurement's configuration (beside the CSV)
+        metrics.csv            loss and accuracy per (run, split, epoch)
+        state.json             which runs are complete
+        checkpoints/run<K>.pt  model, optimizer, width states and RNG states at the last epoch end
+        figures/               PNG and SVG figures
+        report.md, report.html the report
+        .lock                  held by the run that is writing here
+    """
+
+    root: Path
+
+    def __init__(self, root: str | Path) -> None:
+        object.__setattr__(self, "root", Path(root))
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def history(self) -> Path:
+        return self.root / "history.csv"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.csv"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    def checkpoint(self, run: int) -> Path:
+        return self.checkpoints / f"run{int(run)}.pt"
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+    @property
+    def report_md(self) -> Path:
+        return self.root / "report.md"
+
+    @property
+    def report_html(self) -> Path:
+        return self.root / "report.html"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
+
+
+def meta_path(path: str | Path) -> Path:
+    """The ``.meta.json`` file that holds the configuration of the CSV history at ``path``."""
+    path = Path(path)
+    return path.with_name(path.stem + ".meta.json")
