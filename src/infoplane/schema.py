@@ -27,8 +27,12 @@ CONTROL_QUANTITIES: tuple[str, ...] = NULL_QUANTITIES + FIXED_QUANTITIES
 CONTROLS: tuple[str, ...] = ("null", "fixed")
 CONTROL_FIELDS: dict[str, tuple[str, ...]] = {"null": NULL_QUANTITIES, "fixed": FIXED_QUANTITIES}
 
+#: Standard errors across the mini-batches of a probe set (``measure_probe``); empty for a
+#: single-batch measurement, where no such spread exists.
+SE_QUANTITIES: tuple[str, ...] = ("i_xt_se", "i_ty_se")
+
 #: Every per-layer value of a result and a record.
-QUANTITIES: tuple[str, ...] = ESTIMATES + CONTROL_QUANTITIES
+QUANTITIES: tuple[str, ...] = ESTIMATES + CONTROL_QUANTITIES + SE_QUANTITIES
 
 #: The key of a record: at most one record per key in a history.
 KEY: tuple[str, ...] = ("run", "split", "epoch", "step", "layer")
@@ -43,6 +47,7 @@ FIELDS: tuple[str, ...] = (
     "layer_index",
     *ESTIMATES,
     *CONTROL_QUANTITIES,
+    *SE_QUANTITIES,
     "n",
     "status",
 )
@@ -50,7 +55,7 @@ INT_FIELDS: frozenset[str] = frozenset({"run", "epoch", "step", "layer_index", "
 FLOAT_FIELDS: frozenset[str] = frozenset(QUANTITIES)
 STR_FIELDS: frozenset[str] = frozenset({"split", "layer", "status"})
 #: Fields a history written by an older infoplane may lack; they load as missing values.
-OPTIONAL_FIELDS: frozenset[str] = frozenset(CONTROL_QUANTITIES)
+OPTIONAL_FIELDS: frozenset[str] = frozenset(CONTROL_QUANTITIES + SE_QUANTITIES)
 
 #: ``status`` of a measured record, and of a step skipped because activations were not finite.
 STATUS_OK = "ok"
@@ -71,6 +76,7 @@ class RunDir:
     ::
 
         config.json            the resolved configuration
+        provenance.json        versions, command line, start, end and duration of the run
         history.csv            one record per (run, split, epoch, step, layer)
         history.meta.json      the measurement's configuration (beside the CSV)
         metrics.csv            loss and accuracy per (run, split, epoch)
@@ -89,6 +95,10 @@ class RunDir:
     @property
     def config(self) -> Path:
         return self.root / "config.json"
+
+    @property
+    def provenance(self) -> Path:
+        return self.root / "provenance.json"
 
     @property
     def history(self) -> Path:
