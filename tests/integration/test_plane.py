@@ -191,10 +191,6 @@ def test_measure_probe_averages_independent_batches_without_moving_the_widths(di
     x, y = digits.x_test[:250], digits.y_test[:250]  # two full batches; the last 50 are dropped
     probe = plane.measure_probe((x, y), step=7, split="test", epoch=1)
     assert json.dumps(plane.state_dict()["widths"]) == state
-    # The fixed-width control holds the widths of the split's first probe batch from then on.
-    held = plane.state_dict()["fixed"]["test"]
-    plane.measure_probe((x, y), step=8, split="test", epoch=2)
-    assert plane.state_dict()["fixed"]["test"] == held
 
     # a fresh plane's first step with the steady-state grid: the best candidate, unsmoothed
     def single(xb, yb):
@@ -215,6 +211,10 @@ def test_measure_probe_averages_independent_batches_without_moving_the_widths(di
         assert values["i_ty"] == pytest.approx(mean, abs=1e-12)
     assert [r["n"] for r in plane.history if r["step"] == 8] == [250] * 4
     assert_no_hooks(model)
+    # The fixed-width control holds the widths of the split's first probe batch from then on.
+    held = plane.state_dict()["fixed"]["test"]
+    plane.measure_probe((x, y), step=8, split="test", epoch=2)
+    assert plane.state_dict()["fixed"]["test"] == held
 
 
 def test_probe_does_not_depend_on_how_many_steps_were_measured(digits) -> None:
