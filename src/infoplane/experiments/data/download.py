@@ -126,6 +126,11 @@ def _too_large(limit: int, what: str) -> DataError:
     )
 
 
+def _read_size(received: int, limit: int | None) -> int:
+    """The next read: a chunk, but never past one byte beyond ``limit`` in total."""
+    return _CHUNK if limit is None else min(_CHUNK, limit + 1 - received)
+
+
 def _stream(url: str, out: Any, *, timeout: float, limit: int | None, progress: bool) -> None:
     """Copy ``url`` into ``out`` in chunks, stopping past ``limit`` bytes."""
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
@@ -137,7 +142,7 @@ def _stream(url: str, out: Any, *, timeout: float, limit: int | None, progress: 
         name = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
         received = 0
         with _progress_bar(length or None, name, progress) as bar:
-            while chunk := response.read(_CHUNK if limit is None else min(_CHUNK, limit + 1)):
+            while chunk := response.read(_read_size(received, limit)):
                 received += len(chunk)
                 if limit is not None and received > limit:
                     raise _too_large(limit, "more")

@@ -202,8 +202,9 @@ def read_cifar_folder(folder: Path, spec: FileSpec) -> dict[str, tuple[np.ndarra
     for name in CIFAR_BATCHES:
         path = folder / name
         try:
+            size = path.stat().st_size
             with open(path, "rb") as f:
-                batches[name] = read_cifar_batch(f, os.fstat(f.fileno()).st_size, spec, str(path))
+                batches[name] = read_cifar_batch(f, size, spec, str(path))
         except OSError as exc:
             raise DataError(
                 f"load_dataset: expected a readable {path}, got {exc.strerror or exc}. "
