@@ -7,6 +7,7 @@ No test reaches the network: downloads are served by an http.server on 127.0.0.1
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import hashlib
@@ -19,7 +20,7 @@ import tarfile
 import threading
 import urllib.request
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -129,23 +130,29 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    """An HTTP server on 127.0.0.1 serving ``tmp_path / "www"``; yields (folder, base URL)."""
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = functools.partial(_QuietHandler, directory=str(root))
+@contextlib.contextmanager
+def local_server(handler: Callable[..., http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on 127.0.0.1 in a thread; yield the base URL."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.daemon = True
     thread.start()
     try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """An HTTP server on 127.0.0.1 serving ``tmp_path / "www"``; yields (folder, base URL)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    with local_server(functools.partial(_QuietHandler, directory=str(root))) as base:
+        yield root, base
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -1083,7 +1090,7 @@ def test_download_with_too_large_content_length_is_refused_before_reading(
     assert got.read_bytes() == b"x" * 5000
 
 
-class _EndlessHandler(http.server.BaseHTTPRequestHandler):
+class _EndlessHandler(_QuietHandler):
     """Serves zeros without a Content-Length until the client hangs up."""
 
     def do_GET(self) -> None:
@@ -1095,26 +1102,13 @@ class _EndlessHandler(http.server.BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
 
 def test_endless_http_body_without_length_is_capped(
     tmp_path: Path, count_downloaded: list[int]
 ) -> None:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EndlessHandler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/zeros"
+    with local_server(_EndlessHandler) as base:
         with pytest.raises(DataError, match=r"at most 300000 bytes, got more"):
-            download_file(url, tmp_path / "z", checksum="0" * 32, max_bytes=300000)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+            download_file(f"{base}/zeros", tmp_path / "z", checksum="0" * 32, max_bytes=300000)
     assert count_downloaded[0] <= 300001
     assert leftovers(tmp_path) == []
 
