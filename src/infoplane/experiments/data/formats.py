@@ -237,7 +237,9 @@ def _member_is_safe(member: tarfile.TarInfo) -> bool:
     )
 
 
-def _check_member(member: tarfile.TarInfo, count: int, total: int, spec: FileSpec, what: str):
+def _check_member(
+    member: tarfile.TarInfo, count: int, total: int, spec: FileSpec, what: str
+) -> None:
     """Refuse an unsafe member, too many members, or more content than a valid archive holds."""
     fix = _cifar_fix(spec)
     if not _member_is_safe(member):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -94,15 +95,26 @@ def _dirs(name: str, data_dir: str | os.PathLike[str] | None) -> tuple[list[Path
     return [cache, *(Path(d) for d in REGISTRY[name].system_dirs)], cache
 
 
-def _missing(name: str, spec: FileSpec, where: str, problems: list[str], fetch: dict) -> str:
+@dataclass(frozen=True)
+class _Fetch:
+    """Where a dataset's files go and how they are fetched when no valid copy is on disk."""
+
+    target: Path
+    download: bool
+    mirrors: tuple[str, ...]
+    timeout: float
+    progress: bool
+
+
+def _missing(name: str, spec: FileSpec, where: str, problems: list[str], fetch: _Fetch) -> str:
     if problems:
         return f"{problems[0].rstrip('.')}, or allow download (download=False was given)."
     names = " or ".join(spec.local_names)
-    urls = mirror_urls(fetch["mirrors"], spec.filename)
+    urls = mirror_urls(fetch.mirrors, spec.filename)
     hint = f" from {urls[0]}" if urls else ""
     return (
         f"load_dataset: expected the {name} file {names} in {where}, got no such file "
-        f"(download=False). Download it{hint} into {fetch['target']}, or pass data_dir= "
+        f"(download=False). Download it{hint} into {fetch.target}, or pass data_dir= "
         "(--data-dir) pointing at a folder that holds it, or allow download."
     )
 
@@ -112,12 +124,10 @@ def _obtain(
     spec: FileSpec,
     reader: Callable[[Path, FileSpec], Any],
     search_dirs: Sequence[Path],
-    fetch: dict[str, Any],
+    fetch: _Fetch,
 ) -> Any:
     """Return ``reader(path, spec)`` for the first valid copy of ``spec`` on disk, else download
-    it into ``fetch["target"]`` (when allowed) and return the reader's result for the download.
-
-    ``fetch`` holds ``target``, ``download``, ``mirrors``, ``timeout`` and ``progress``."""
+    it into ``fetch.target`` (when allowed) and return the reader's result for the download."""
     problems: list[str] = []
     for folder in search_dirs:
         for local in spec.local_names:
@@ -130,24 +140,26 @@ def _obtain(
                 problems.append(str(exc))
                 logger.warning("%s", exc)
     where = ", ".join(str(d) for d in search_dirs)
-    if not fetch["download"]:
+    if not fetch.download:
         raise DataError(_missing(name, spec, where, problems, fetch))
-    if not fetch["mirrors"]:
+    if not fetch.mirrors:
         raise DataError(
             f"load_dataset: expected a valid {spec.filename} for {name} in {where} or a mirror to "
-            f"download it from, got neither. Put the file into {fetch['target']} or pass mirrors=."
+            f"download it from, got neither. Put the file into {fetch.target} or pass mirrors=."
         )
     return download_spec(
         spec,
-        fetch["target"],
+        fetch.target,
         reader,
-        mirrors=fetch["mirrors"],
-        timeout=fetch["timeout"],
-        progress=fetch["progress"],
+        mirrors=fetch.mirrors,
+        timeout=fetch.timeout,
+        progress=fetch.progress,
     )
 
 
-def _fetch(name: str, data_dir: Any, download: bool, progress: bool, options: dict) -> tuple:
+def _fetch(
+    name: str, data_dir: Any, download: bool, progress: bool, options: dict
+) -> tuple[list[Path], _Fetch, str]:
     mirrors, timeout, scale = _download_options(
         name,
         options.get("mirrors"),
@@ -155,14 +167,7 @@ def _fetch(name: str, data_dir: Any, download: bool, progress: bool, options: di
         options.get("scale", "unit"),
     )
     search_dirs, target = _dirs(name, data_dir)
-    fetch = {
-        "target": target,
-        "download": download,
-        "mirrors": mirrors,
-        "timeout": timeout,
-        "progress": progress,
-    }
-    return search_dirs, fetch, scale
+    return search_dirs, _Fetch(target, download, mirrors, timeout, progress), scale
 
 
 def _load_idx_dataset(
