@@ -177,6 +177,7 @@ def parse_idx(
     return read_idx(
         io.BytesIO(data),
         expected_shape=expected_shape,
+        max_bytes=len(data),
         available=len(data),
         what=what,
         who="parse_idx",
