@@ -215,6 +215,7 @@ class Experiment:
             data_dir=c.data_dir,
             download=c.download,
             seed=c.seed,
+            progress=self.progress,
             **c.dataset_options,
         )
 
