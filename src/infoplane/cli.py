@@ -260,26 +260,26 @@ def _cmd_report(args: argparse.Namespace) -> int:
 _COMMANDS = {"run": _cmd_run, "list": _cmd_list, "plot": _cmd_plot, "report": _cmd_report}
 
 
-def _one_line(exc: BaseException) -> str:
-    """The first line of an error, prefixed with ``infoplane:`` unless it names who raised."""
-    message = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if not message.startswith("infoplane") and ":" not in message.split(" ")[0]:
-        message = f"infoplane: {message}"
-    return message
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _error_line(exc: Exception) -> str:
+    """One line for an error: infoplane's own message, a missing extra, or an unexpected error."""
     if isinstance(exc, ImportError):
         missing = getattr(exc, "name", None) or str(exc)
         if missing in ("sklearn", "matplotlib", "tqdm"):
             return _MISSING_EXTRA
         return f"infoplane: {exc}"
-    if isinstance(exc, (InfoPlaneError, OSError)):
-        return _one_line(exc)
-    return (
-        f"infoplane: unexpected {type(exc).__name__}: {_one_line(exc)} "
-        "(rerun with --debug for the traceback)"
-    )
+    message = _first_line(exc)
+    if not isinstance(exc, (InfoPlaneError, OSError)):
+        return (
+            f"infoplane: unexpected {type(exc).__name__}: {message} "
+            "(rerun with --debug for the traceback)"
+        )
+    if not message.startswith("infoplane") and ":" not in message.split(" ")[0]:
+        message = f"infoplane: {message}"  # an OSError's text names no one
+    return message
 
 
 def main(argv: Sequence[str] | None = None) -> int:
