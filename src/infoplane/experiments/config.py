@@ -65,9 +65,15 @@ def json_value(text: str) -> Any:
     return json.loads(text)
 
 
-def _setting(help: str, *, on_resume: str = SAME, **flag: Any) -> dict[str, Any]:
-    """Field metadata: the help text, the resume rule and the flag options (see the module)."""
-    return {"help": help, "on_resume": on_resume, "flag": flag.pop("flag", True), **flag}
+def setting(default: Any, help: str, *, on_resume: str = SAME, **flag: Any) -> Any:
+    """A setting's field: its default (a class such as ``dict`` is a factory), help text, resume
+    rule and flag options (see the module). ``parse`` defaults to the default's type."""
+    meta = {"help": help, "on_resume": on_resume, "flag": flag.pop("flag", True), **flag}
+    if meta["flag"]:
+        meta.setdefault("parse", type(default))
+    if isinstance(default, type):
+        return field(default_factory=default, metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 def available_cpus() -> int:
@@ -98,136 +104,77 @@ class ExperimentConfig:
     ``"both"`` does both (the epoch records then use the splits "train-probe"/"test-probe").
     """
 
-    preset: str = field(default="digits", metadata=_setting("preset name", flag=False))
-    description: str = field(
-        default="", metadata=_setting("what the preset runs, in one sentence", flag=False)
+    preset: str = setting("digits", "preset name", flag=False)
+    description: str = setting("", "what the preset runs, in one sentence", flag=False)
+    model: str = setting("digits-mlp", "network: digits-mlp, digits-cnn, mlp, cnn or vgg16")
+    activation: str = setting("tanh", "activation of the hidden layers, e.g. tanh, relu")
+    model_options: dict[str, Any] = setting(  # noqa: RUF009 (setting() returns a dataclasses.field)
+        dict,
+        "extra keyword arguments of the model as a JSON object, e.g. '{\"dropout\": 0.3}'",
+        parse=json_value,
+        metavar="JSON",
     )
-    model: str = field(
-        default="digits-mlp",
-        metadata=_setting("network: digits-mlp, digits-cnn, mlp, cnn or vgg16", parse=str),
+    dataset: str = setting("digits", "digits, synthetic, mnist, fashion-mnist or cifar10")
+    dataset_options: dict[str, Any] = setting(  # noqa: RUF009 (setting() returns a dataclasses.field)
+        dict,
+        'extra keyword arguments of the dataset loader as a JSON object, e.g. \'{"scale": "raw"}\'',
+        parse=json_value,
+        metavar="JSON",
     )
-    activation: str = field(
-        default="tanh",
-        metadata=_setting("activation of the hidden layers, e.g. tanh, relu", parse=str),
+    epochs: int = setting(20, "training epochs (a resumed run may add more)", on_resume=GROW)
+    runs: int = setting(
+        3,
+        "repeat with seeds seed..seed+runs-1 and average (a resumed run may add more)",
+        on_resume=GROW,
     )
-    model_options: dict[str, Any] = field(
-        default_factory=dict,
-        metadata=_setting(
-            "extra keyword arguments of the model as a JSON object, e.g. '{\"dropout\": 0.3}'",
-            parse=json_value,
-            metavar="JSON",
-        ),
+    batch_size: int = setting(100, "SGD mini-batch size")
+    lr: float = setting(0.09, "SGD learning rate (paper: 0.09)")
+    momentum: float = setting(0.0, "SGD momentum in [0, 1) (paper: 0)")
+    weight_decay: float = setting(0.0, "SGD weight decay, >= 0 (paper: 0)")
+    protocol: str = setting(
+        "step",
+        "step: every --every iterations on the batch just used (paper); epoch: once per epoch "
+        "on fixed probe sets; both",
+        choices=PROTOCOLS,
     )
-    dataset: str = field(
-        default="digits",
-        metadata=_setting("digits, synthetic, mnist, fashion-mnist or cifar10", parse=str),
+    every: int = setting(1, "measure every k-th iteration")
+    measure_n: int = setting(100, "N samples per estimate (paper: 100)")
+    test_n: int = setting(100, "size of the random test batch per step")
+    probe_size: int = setting(1000, "samples per probe set (epoch protocol)")
+    alpha: float = setting(1.01, "Renyi order alpha > 0 (1: von Neumann)")
+    x_width: Any = setting(  # noqa: RUF009 (setting() returns a dataclasses.field)
+        "median", "input kernel width: a positive number or a width rule name", parse=number_or_name
     )
-    dataset_options: dict[str, Any] = field(
-        default_factory=dict,
-        metadata=_setting(
-            "extra keyword arguments of the dataset loader as a JSON object, e.g. "
-            '\'{"scale": "raw"}\'',
-            parse=json_value,
-            metavar="JSON",
-        ),
+    width: Any = setting(  # noqa: RUF009 (setting() returns a dataclasses.field)
+        "alignment",
+        "layer kernel width: a rule name (alignment, median, knn, silverman, scott, ...) or a "
+        "positive number; per layer with --set width='{\"layer\": ...}'",
+        parse=number_or_name,
     )
-    epochs: int = field(
-        default=20,
-        metadata=_setting(
-            "training epochs (a resumed run may add more)", on_resume=GROW, parse=int
-        ),
+    controls: tuple[str, ...] = setting(
+        CONTROLS,
+        f"controls measured beside the estimates, among {', '.join(CONTROLS)} (default: all); "
+        f"'{NO_CONTROLS}' for none",
+        parse=str,
+        nargs="*",
+        choices=(*CONTROLS, NO_CONTROLS),
+        metavar="NAME",
     )
-    runs: int = field(
-        default=3,
-        metadata=_setting(
-            "repeat with seeds seed..seed+runs-1 and average (a resumed run may add more)",
-            on_resume=GROW,
-            parse=int,
-        ),
-    )
-    batch_size: int = field(default=100, metadata=_setting("SGD mini-batch size", parse=int))
-    lr: float = field(
-        default=0.09, metadata=_setting("SGD learning rate (paper: 0.09)", parse=float)
-    )
-    momentum: float = field(
-        default=0.0, metadata=_setting("SGD momentum in [0, 1) (paper: 0)", parse=float)
-    )
-    weight_decay: float = field(
-        default=0.0, metadata=_setting("SGD weight decay, >= 0 (paper: 0)", parse=float)
-    )
-    protocol: str = field(
-        default="step",
-        metadata=_setting(
-            "step: every --every iterations on the batch just used (paper); epoch: once per "
-            "epoch on fixed probe sets; both",
-            parse=str,
-            choices=PROTOCOLS,
-        ),
-    )
-    every: int = field(default=1, metadata=_setting("measure every k-th iteration", parse=int))
-    measure_n: int = field(
-        default=100, metadata=_setting("N samples per estimate (paper: 100)", parse=int)
-    )
-    test_n: int = field(
-        default=100, metadata=_setting("size of the random test batch per step", parse=int)
-    )
-    probe_size: int = field(
-        default=1000, metadata=_setting("samples per probe set (epoch protocol)", parse=int)
-    )
-    alpha: float = field(
-        default=1.01, metadata=_setting("Renyi order alpha > 0 (1: von Neumann)", parse=float)
-    )
-    x_width: Any = field(
-        default="median",
-        metadata=_setting(
-            "input kernel width: a positive number or a width rule name", parse=number_or_name
-        ),
-    )
-    width: Any = field(
-        default="alignment",
-        metadata=_setting(
-            "layer kernel width: a rule name (alignment, median, knn, silverman, scott, ...) or a "
-            "positive number; per layer with --set width='{\"layer\": ...}'",
-            parse=number_or_name,
-        ),
-    )
-    controls: tuple[str, ...] = field(
-        default=CONTROLS,
-        metadata=_setting(
-            f"controls measured beside the estimates, among {', '.join(CONTROLS)} (default: "
-            f"all); '{NO_CONTROLS}' for none",
-            parse=str,
-            nargs="*",
-            choices=(*CONTROLS, NO_CONTROLS),
-            metavar="NAME",
-        ),
-    )
-    seed: int = field(default=0, metadata=_setting(f"seed of run 0, in 0..{MAX_SEED}", parse=int))
-    device: str = field(
-        default="cpu",
-        metadata=_setting("where to train: cpu, cuda, cuda:1, mps", on_resume=FREE, parse=str),
-    )
+    seed: int = setting(0, f"seed of run 0, in 0..{MAX_SEED}")
+    device: str = setting("cpu", "where to train: cpu, cuda, cuda:1, mps", on_resume=FREE)
     #: Intra-op threads of torch for CPU runs (None: leave torch's default). The per-step Gram
     #: problems are small (N = 100): one thread avoids the thread start-up and, on shared or
     #: small machines, the oversubscription that made them ~10x slower in our measurements.
-    threads: int | None = field(
-        default=1,
-        metadata=_setting(
-            "torch intra-op threads on CPU, at most the CPUs available (default 1)",
-            on_resume=FREE,
-            parse=int,
-        ),
+    threads: int | None = setting(
+        1,
+        "torch intra-op threads on CPU, at most the CPUs available (default 1)",
+        on_resume=FREE,
+        parse=int,
     )
-    data_dir: str | None = field(
-        default=None,
-        metadata=_setting(
-            "folder holding the dataset files already on disk", on_resume=FREE, parse=str
-        ),
+    data_dir: str | None = setting(
+        None, "folder holding the dataset files already on disk", on_resume=FREE, parse=str
     )
-    download: bool = field(
-        default=True,
-        metadata=_setting("download missing dataset files", on_resume=FREE, parse=bool),
-    )
+    download: bool = setting(True, "download missing dataset files", on_resume=FREE)
 
     def __post_init__(self) -> None:
         self.controls = _as_controls(self.controls)
