@@ -203,7 +203,7 @@ def _newest_run_dir(preset: str) -> Path:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from infoplane.experiments.runner import Experiment, run_experiment
+    from infoplane.experiments.runner import Experiment
 
     overrides = _overrides(args)
     resolve = _resumed_run if args.resume else _new_run
@@ -212,12 +212,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"infoplane: {config.preset}: {config.description or config.model} -> {run_dir}",
         file=sys.stderr,
     )
-    progress = not args.quiet
-    if args.no_report:
-        Experiment(config, run_dir, progress=progress).run(resume=args.resume)
-    else:
-        run_experiment(config, run_dir, resume=args.resume, progress=progress)
-        print(f"infoplane: report written to {RunDir(run_dir).report_md}", file=sys.stderr)
+    experiment = Experiment(config, run_dir, progress=not args.quiet, command=args.command_line)
+    experiment.run(resume=args.resume)
+    if not args.no_report:
+        from infoplane.report import write_report
+
+        print(f"infoplane: report written to {write_report(run_dir)}", file=sys.stderr)
     print(run_dir)
     return 0
 
@@ -289,7 +289,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     one line on stderr and the return value 1 (130 for Ctrl-C).
     """
     parser = _build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.command_line = ["infoplane", *argv]  # recorded in the run's provenance
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
