@@ -10,7 +10,9 @@ import pytest
 
 import infoplane
 from infoplane.cli import _build_parser, main
-from infoplane.experiments.config import ExperimentConfig
+from infoplane.experiments import config as config_module
+from infoplane.experiments import presets as presets_module
+from infoplane.experiments.config import ExperimentConfig, setting
 from infoplane.experiments.presets import PRESETS
 
 SETTINGS = [
@@ -188,3 +190,21 @@ def test_bad_settings_exit_1_with_one_line_and_write_nothing(argv, fragment, tmp
     assert len(err) == 1 and fragment in err[0], err
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.json", "latin1.json", "list.json"]
+
+
+def test_a_new_setting_is_one_edit(monkeypatch, capsys) -> None:
+    """A field added to the configuration becomes a flag with its help and a ``list`` key."""
+
+    @dataclasses.dataclass
+    class Extended(ExperimentConfig):
+        label_smoothing: float = setting(0.0, "label smoothing of the cross-entropy loss")
+
+    monkeypatch.setattr(config_module, "ExperimentConfig", Extended)
+    args = _build_parser().parse_args(["run", "--label-smoothing", "0.1"])
+    assert args.label_smoothing == 0.1
+    assert (
+        "label smoothing of the cross-entropy" in _subparsers(_build_parser())["run"].format_help()
+    )
+    monkeypatch.setattr(presets_module, "PRESETS", {"digits": Extended(preset="digits")})
+    assert main(["list"]) == 0
+    assert "label_smoothing=0.0\n" in capsys.readouterr().out
