@@ -85,10 +85,6 @@ def test_the_same_settings_resume_without_changes(run_copy, capsys) -> None:
     assert provenance["sessions"][-1]["command"][:3] == ["infoplane", "run", "--resume"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the runner skips a run listed as done in state.json even when epochs grew",
-)
 def test_more_epochs_train_the_extra_epochs(run_copy) -> None:
     assert main(["run", "--resume", "--out", str(run_copy), *QUIET, "--epochs", "2"]) == 0
     assert json.loads(RunDir(run_copy).config.read_text(encoding="utf-8"))["epochs"] == 2

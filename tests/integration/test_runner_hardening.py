@@ -133,3 +133,14 @@ def test_a_second_run_on_the_same_directory_is_refused(finished: Path, tmp_path:
     finally:
         holder.kill()
         holder.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    "bad", [{"model": "nonsense"}, {"activation": "nonsense"}, {"model_options": {"bogus": 1}}]
+)
+def test_an_unknown_model_setting_leaves_no_run_directory(tmp_path: Path, bad: dict) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(Exception, match="expected") as info:
+        Experiment(tiny_config(**bad), out, progress=False).run()
+    assert "\n" not in str(info.value)
+    assert not out.exists()

@@ -104,12 +104,7 @@ class Experiment:
         self.files = RunDir(run_dir)
         self.progress = progress
         self.command = list(sys.argv if command is None else command)
-        self.device = torch.device(config.device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise InvalidParameterError(
-                "infoplane run: expected a CUDA device for --device cuda, got none. "
-                "Use --device cpu or run on a machine with a GPU."
-            )
+        self.device = torch.device(config.device)  # validate() checked that it exists
 
     # ----------------------------------------------------------------------------- files
     @property
@@ -147,6 +142,7 @@ class Experiment:
                 )
             _read_json(config_path)
             _remove_stale_temporaries(self.run_dir)
+            self.config.save(config_path)  # the legitimate changes of a resume, recorded
             return
         if config_path.exists():
             raise HistoryError(
@@ -155,7 +151,7 @@ class Experiment:
             )
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(config_path, json.dumps(self.config.to_dict(), indent=2))
+            self.config.save(config_path)
         except OSError as exc:
             raise HistoryError(
                 f"infoplane run: expected a writable run directory, got {self.run_dir} "
@@ -247,6 +243,7 @@ class Experiment:
             run=run,
             history=history,
             on_nonfinite="skip",
+            controls=tuple(c.controls),
         )
 
     @torch.no_grad()
@@ -271,8 +268,10 @@ class Experiment:
         if self.device.type == "cpu" and c.threads is not None:
             torch.set_num_threads(c.threads)
         data = self.load_data()  # before any file is written: a data problem leaves no run dir
-        self.prepare(resume=resume)
+        model, _ = self.build(0, data)  # so does an unknown model, activation or option
+        self._plane(model, 0, History())
         with self._locked():
+            self.prepare(resume=resume)
             started = time.time()
             self._write_provenance(started, resume=resume, finished=False)
             history = (
@@ -285,10 +284,11 @@ class Experiment:
             metrics = _load_metrics(self.metrics_path) if resume else []
             state = self._state() if resume else {"done": []}
             for run in range(c.runs):
-                if run in state["done"]:
+                if run in state["done"] and not self._has_more_epochs(run):
                     continue
                 self._train_one(run, data, history, metrics, resume=resume)
-                state["done"].append(run)
+                if run not in state["done"]:
+                    state["done"].append(run)
                 self._save_state(state)
             self._write_provenance(started, resume=resume, finished=True)
         return self.run_dir
@@ -314,6 +314,11 @@ class Experiment:
                 f"Delete it to re-run run {run} from its start."
             )
         return ckpt
+
+    def _has_more_epochs(self, run: int) -> bool:
+        """A finished run resumed with more epochs continues from its last checkpoint."""
+        ckpt = self._load_checkpoint(run)
+        return ckpt is not None and int(ckpt["epoch"]) + 1 < self.config.epochs
 
     def _check_history_covers_checkpoints(self, history: History) -> None:
         """Refuse to resume when the history lacks steps that a checkpoint says were measured:
