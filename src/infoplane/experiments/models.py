@@ -111,11 +111,13 @@ def lookup_name(
     arg: str,
     who: str,
     non_string: type[Exception] = InvalidTypeError,
+    fix: str = "Pick one of these names.",
 ) -> str:
     """The key of ``registry`` that ``name`` spells, or an error that lists the valid keys.
 
     Case, surrounding blanks and ``-`` versus ``_`` do not matter (``" Leaky-ReLU"`` finds
-    ``"leaky_relu"``, ``"DIGITS_MLP"`` finds ``"digits-mlp"``).
+    ``"leaky_relu"``, ``"DIGITS_MLP"`` finds ``"digits-mlp"``). ``arg`` names the argument and
+    ``who`` the caller in the message; ``fix`` ends the message of an unknown name.
 
     Raises:
         non_string (default InvalidTypeError): ``name`` is not a string.
@@ -124,16 +126,14 @@ def lookup_name(
     valid = ", ".join(sorted(registry))
     if not isinstance(name, str):
         raise non_string(
-            f"{who}: expected {arg} a string, got {type(name).__name__} {name!r}. "
-            f"Use one of: {valid}."
+            f"{who}: expected {arg} a string among {valid}, got {type(name).__name__} "
+            f"{name!r}. {fix}"
         )
     wanted = _canonical(name)
     for key in registry:
         if _canonical(key) == wanted:
             return key
-    raise InvalidParameterError(
-        f"{who}: expected {arg} one of {valid}, got {name!r}. Pick one of these names."
-    )
+    raise InvalidParameterError(f"{who}: expected {arg} one of {valid}, got {name!r}. {fix}")
 
 
 def make_activation(name: str) -> nn.Module:
