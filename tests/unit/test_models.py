@@ -18,8 +18,10 @@ from infoplane.experiments.models import (
     DigitsMLP,
     LayeredNet,
     available_activations,
+    available_inits,
     available_models,
     build_model,
+    lookup_name,
     make_activation,
     model_summary,
 )
@@ -350,12 +352,43 @@ def test_unknown_model_name_lists_valid_names() -> None:
         build_model(3)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("registry", "spelling", "key"),
+    [
+        (("leaky_relu", "relu"), " Leaky-ReLU ", "leaky_relu"),
+        (("leaky_relu", "relu"), "LEAKY_RELU", "leaky_relu"),
+        (("digits-mlp", "mlp"), "digits_mlp", "digits-mlp"),
+        (("digits-mlp", "mlp"), "Digits-MLP", "digits-mlp"),
+    ],
+)
+def test_lookup_name_ignores_case_blanks_and_separators(registry, spelling, key) -> None:
+    assert lookup_name(dict.fromkeys(registry), spelling, "name", "test") == key
+
+
+def test_lookup_name_errors_name_the_caller_and_the_valid_keys() -> None:
+    registry = dict.fromkeys(("b", "a"))
+    with pytest.raises(InvalidParameterError) as info:
+        lookup_name(registry, "c", "thing", "caller", fix="Do this.")
+    assert str(info.value) == "caller: expected thing one of a, b, got 'c'. Do this."
+    with pytest.raises(InvalidTypeError, match="caller: expected thing a string among a, b"):
+        lookup_name(registry, 1.5, "thing", "caller")
+    with pytest.raises(InvalidParameterError, match="got NoneType"):
+        lookup_name(registry, None, "thing", "caller", InvalidParameterError)
+
+
+def test_models_and_activations_share_one_spelling_rule() -> None:
+    # the same spelling variations reach both registries
+    assert type(make_activation("LEAKY_RELU")) is nn.LeakyReLU
+    assert type(build_model(" Digits-MLP ", activation="Leaky-ReLU").layer1.act) is nn.LeakyReLU
+    assert available_inits() == ("authors", "pytorch")
+
+
 def test_unknown_keyword_lists_accepted_ones() -> None:
     with pytest.raises(InvalidParameterError) as info:
         build_model("cnn", widths=(4, 8))
     message = str(info.value)
     assert "widths" in message
-    assert "channels" in message and "pool_after" in message
+    assert "channels" in message and "pool_after" in message and "init" in message
 
 
 @pytest.mark.parametrize(
