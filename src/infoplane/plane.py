@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,22 +31,17 @@ from infoplane.errors import (
     InvalidParameterError,
     InvalidTypeError,
     LayerNotFoundError,
-    NonFiniteActivationError,
 )
 from infoplane.functional._validation import as_tensor, check_alpha, check_integer
-from infoplane.functional.bandwidth import LabelAlignment, WidthRule, make_width_rule
-from infoplane.functional.kernels import (
-    _gram_from_squared_distances,
-    _labels_to_ids,
-    _squared_distances,
-)
-from infoplane.functional.measures import plane_step
+from infoplane.functional.bandwidth import make_width_rule
+from infoplane.functional.kernels import _labels_to_ids
 from infoplane.history import History
-from infoplane.schema import ESTIMATES, STATUS_OK, STATUS_SKIPPED
+from infoplane.measurement import BatchMeasurer, LabelKernel
+from infoplane.probe import ProbeAccumulator
+from infoplane.recorder import Recorder, Result
+from infoplane.schema import ESTIMATES
 
 _NONFINITE_POLICIES = ("raise", "skip")
-#: Quantities of one layer in a measurement result and a history record.
-QUANTITIES = ESTIMATES
 
 
 class InformationPlane:
@@ -130,32 +124,26 @@ class InformationPlane:
                 f"{who}: expected on_nonfinite in {_NONFINITE_POLICIES}, got {on_nonfinite!r}."
             )
         self.on_nonfinite = on_nonfinite
-        self.run = int(run)
-        self.writer = writer
-        self._label_sigma = self._check_label_kernel(label_kernel, who)
+        label_sigma = self._check_label_kernel(label_kernel, who)
         self.num_classes = num_classes
-        self.x_rule = make_width_rule(x_width)
-        all_names = self.measured_names
-        if isinstance(width, Mapping):
-            unknown = sorted(set(width) - set(all_names))
-            if unknown:
-                raise LayerNotFoundError(
-                    f"{who}: expected width keys among the measured layers {all_names}, got "
-                    f"{unknown}."
-                )
-            self.rules = {n: make_width_rule(width.get(n, "alignment")) for n in all_names}
-        else:
-            proto = make_width_rule(width)
-            self.rules = {n: copy.deepcopy(proto) for n in all_names}
+        x_rule = make_width_rule(x_width)
+        rules = self._layer_rules(width, who)
+        self._measurer = BatchMeasurer(
+            alpha=self.alpha,
+            x_rule=x_rule,
+            rules=rules,
+            label_gram=LabelKernel(label_sigma, num_classes),
+            on_nonfinite=on_nonfinite,
+        )
         self._order: list[str] | None = None
         config = {
             "alpha": self.alpha,
             "kernel": "gaussian exp(-||a-b||^2 / (2 sigma^2)), Frobenius norm (tensor kernel)",
             "sigma_convention": "infoplane (authors' code sigma = ours * sqrt(2))",
-            "x_width": self.x_rule.describe(),
-            "width": {n: r.describe() for n, r in self.rules.items()},
-            "label_kernel": "indicator" if self._label_sigma is None else self._label_sigma,
-            "layers": all_names,
+            "x_width": x_rule.describe(),
+            "width": {n: r.describe() for n, r in rules.items()},
+            "label_kernel": "indicator" if label_sigma is None else label_sigma,
+            "layers": self.measured_names,
             "output_transform": "softmax" if self.include_output else None,
             "infoplane_version": __version__,
         }
@@ -163,9 +151,36 @@ class InformationPlane:
             history = History(config)
         else:
             history.config = {**config, **history.config}
-        self.history = history
+        self._recorder = Recorder(history, run=run, writer=writer)
+
+    def _layer_rules(self, width: Any, who: str) -> dict[str, Any]:
+        names = self.measured_names
+        if isinstance(width, Mapping):
+            unknown = sorted(set(width) - set(names))
+            if unknown:
+                raise LayerNotFoundError(
+                    f"{who}: expected width keys among the measured layers {names}, got {unknown}."
+                )
+            return {n: make_width_rule(width.get(n, "alignment")) for n in names}
+        proto = make_width_rule(width)
+        return {n: copy.deepcopy(proto) for n in names}
 
     # ----------------------------------------------------------------------------- properties
+    @property
+    def history(self) -> History:
+        """The records measured so far (and those of the history passed in)."""
+        return self._recorder.history
+
+    @property
+    def run(self) -> int:
+        """The run index stored in every record."""
+        return self._recorder.run
+
+    def widths(self, split: str = "train"):
+        """The width rules of ``split`` (the input's ``x_rule`` and per-layer ``rules``): each
+        split keeps its own moving averages."""
+        return self._measurer.state(split)
+
     @property
     def measured_names(self) -> list[str]:
         """Layer names as they appear in results: the layers, then the output (if measured)."""
@@ -211,82 +226,6 @@ class InformationPlane:
             self._order = list(result)
         return {n: result[n] for n in self._order}
 
-    # ----------------------------------------------------------------------------- maths
-    def _label_gram(self, ids: torch.Tensor) -> torch.Tensor:
-        if self._label_sigma is None:
-            return (ids[:, None] == ids[None, :]).to(torch.float64)
-        k = self.num_classes or int(ids.max()) + 1
-        one_hot = torch.nn.functional.one_hot(ids, k).to(torch.float64)
-        return _gram_from_squared_distances(_squared_distances(one_hot), self._label_sigma)
-
-    def _compute(
-        self,
-        x: torch.Tensor,
-        ids: torch.Tensor,
-        acts: dict[str, torch.Tensor],
-        *,
-        update_widths: bool,
-    ) -> dict[str, dict[str, float]] | None:
-        """Per-layer quantities of one batch; None if a layer is not finite and we skip."""
-        bad = [n for n, t in acts.items() if not bool(torch.isfinite(t).all())]
-        if bad:
-            msg = (
-                f"InformationPlane.measure: expected finite activations, got NaN/Inf in {bad}. "
-                "The run is probably diverging (lower the learning rate)"
-            )
-            if self.on_nonfinite == "raise":
-                raise NonFiniteActivationError(msg + ", or pass on_nonfinite='skip'.")
-            warnings.warn(msg + "; the step is recorded as skipped.", RuntimeWarning, stacklevel=3)
-            return None
-        y_gram = self._label_gram(ids)
-        x2d = x.reshape(x.shape[0], -1)
-        d2_x = _squared_distances(x2d)
-        sigmas = [self._width(self.x_rule, d2_x, x2d.shape[1], y_gram, update_widths)]
-        d2_ts = []
-        for name, t in acts.items():
-            t2d = t.reshape(t.shape[0], -1)
-            d2 = _squared_distances(t2d)
-            d2_ts.append(d2)
-            sigmas.append(self._width(self.rules[name], d2, t2d.shape[1], y_gram, update_widths))
-        sigma = torch.stack([s.to(torch.float64).reshape(()) for s in sigmas])
-        if update_widths and ddp.is_distributed():
-            sigma = ddp.broadcast(sigma)  # identical widths on every rank, by construction
-        k_x = _gram_from_squared_distances(d2_x, sigma[0])
-        k_t = _gram_from_squared_distances(torch.stack(d2_ts), sigma[1:, None, None])
-        if self._label_sigma is None:
-            out = plane_step(k_x, k_t, ids, self.alpha)
-        else:
-            out = plane_step(k_x, k_t, None, self.alpha, k_y=y_gram)
-        values = torch.stack(
-            [
-                out["i_xt"],
-                out["i_ty"],
-                out["h_t"],
-                out["h_x"].expand_as(out["h_t"]),
-                out["h_y"].expand_as(out["h_t"]),
-                sigma[1:],
-            ]
-        ).T.tolist()  # the one host synchronisation of the step
-        return {
-            name: dict(zip(QUANTITIES, row, strict=True))
-            for name, row in zip(acts, values, strict=True)
-        }
-
-    @staticmethod
-    def _width(
-        rule: WidthRule, d2: torch.Tensor, dim: int, y_gram: torch.Tensor, update: bool
-    ) -> torch.Tensor:
-        if not update and isinstance(rule, LabelAlignment):
-            # Probe sets: no moving-average update, and always the steady-state grid. The rule's
-            # step counter only moves with per-step measurements, so reading it here would make
-            # a probe's widths (and entropies, by up to ~0.1 bit) depend on how many steps were
-            # measured before, and a probe-only run would search the 3x denser warm-up grid on
-            # every batch forever.
-            steady = copy.copy(rule)
-            steady.warmup_steps = 0
-            return steady.best_candidate(d2, y_gram)
-        return rule(d2, dim, y_gram)
-
     # ----------------------------------------------------------------------------- inputs
     def _check_batch(self, x: Any, y: Any, who: str) -> tuple[torch.Tensor, torch.Tensor]:
         x = as_tensor(x, "x", who)
@@ -303,39 +242,11 @@ class InformationPlane:
         return x, ids.to(x.device)
 
     # ----------------------------------------------------------------------------- records
-    def _record(
-        self,
-        result: dict[str, dict[str, float]] | None,
-        *,
-        step: int,
-        split: str,
-        epoch: int | None,
-        n: int,
-    ) -> dict[str, dict[str, float]]:
-        names = self._order or self.measured_names
-        if result is None:
-            result = {name: dict.fromkeys(QUANTITIES, math.nan) for name in names}
-            status = STATUS_SKIPPED
-        else:
-            status = STATUS_OK
-        for index, (name, q) in enumerate(result.items()):
-            self.history.add(
-                {
-                    "run": self.run,
-                    "split": split,
-                    "epoch": -1 if epoch is None else epoch,
-                    "step": step,
-                    "layer": name,
-                    "layer_index": index,
-                    "n": n,
-                    "status": status,
-                    **q,
-                }
-            )
-            if self.writer is not None and status == STATUS_OK and ddp.is_rank_zero():
-                for key in ("i_xt", "i_ty", "h_t", "sigma"):
-                    self.writer.add_scalar(f"infoplane/{split}/{name}/{key}", q[key], step)
-        return result
+    def _as_result(self, values: torch.Tensor | None, names: list[str]) -> Result:
+        if values is None:
+            return {name: dict.fromkeys(ESTIMATES, math.nan) for name in names}
+        rows = values.tolist()  # the one host synchronisation of the step
+        return {n: dict(zip(ESTIMATES, r, strict=True)) for n, r in zip(names, rows, strict=True)}
 
     # ----------------------------------------------------------------------------- public API
     def measure(
@@ -362,8 +273,17 @@ class InformationPlane:
             x = ddp.all_gather_cat(x)
             ids = ddp.all_gather_cat(ids)
             acts = {n: ddp.all_gather_cat(t) for n, t in acts.items()}
-        result = self._compute(x, ids, acts, update_widths=True)
-        return self._record(result, step=step, split=split, epoch=epoch, n=x.shape[0])
+        values = self._measurer.measure(x, ids, acts, split=split, update=True)
+        result = self._as_result(values, list(acts))
+        self._recorder.record(
+            None if values is None else result,
+            names=list(acts),
+            step=step,
+            split=split,
+            epoch=epoch,
+            n=x.shape[0],
+        )
+        return result
 
     def on_train_batch(
         self, x: Any, y: Any, *, step: int, epoch: int | None = None
@@ -401,54 +321,33 @@ class InformationPlane:
         """
         who = "InformationPlane.measure_probe"
         step = check_integer(step, "step", who, minimum=0)
-        sums: torch.Tensor | None = None
-        count = 0
-        samples = 0
+        names = self._order or self.measured_names
+        acc = ProbeAccumulator((len(names), len(ESTIMATES)))
         for xb, yb in _batches(data, batch_size, who):
             xb, ids = self._check_batch(xb, yb, who)
-            result = self._compute(xb, ids, self._forward(xb), update_widths=False)
-            if result is None:
-                continue
-            row = torch.tensor(
-                [[q[k] for k in QUANTITIES] for q in result.values()], dtype=torch.float64
-            )
-            sums = row if sums is None else sums + row
-            count += 1
-            samples += xb.shape[0]
+            values = self._measurer.measure(xb, ids, self._forward(xb), split=split, update=False)
+            if values is not None:
+                acc.update(values, xb.shape[0])
+        acc.sync()
         names = self._order or self.measured_names
-        if sums is None:
-            sums = torch.zeros((len(names), len(QUANTITIES)), dtype=torch.float64)
-        totals = ddp.all_reduce_sum(
-            torch.cat([sums.reshape(-1), torch.tensor([count, samples], dtype=torch.float64)])
+        result = self._as_result(acc.mean(), names)
+        self._recorder.record(
+            None if acc.batches == 0 else result,
+            names=names,
+            step=step,
+            split=split,
+            epoch=epoch,
+            n=acc.samples,
         )
-        count, samples = int(totals[-2]), int(totals[-1])
-        if count == 0:
-            result = None
-        else:
-            means = (totals[:-2] / count).reshape(len(names), len(QUANTITIES)).tolist()
-            result = {
-                n: dict(zip(QUANTITIES, r, strict=True)) for n, r in zip(names, means, strict=True)
-            }
-        return self._record(result, step=step, split=split, epoch=epoch, n=samples)
+        return result
 
     # ----------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
         """Width-rule states (moving averages), to resume a run with the same widths."""
-        return {
-            "x_rule": self.x_rule.state_dict(),
-            "rules": {n: r.state_dict() for n, r in self.rules.items()},
-            "order": self._order,
-        }
+        return {**self._measurer.state("train").state_dict(), "order": self._order}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.x_rule.load_state_dict(state["x_rule"])
-        for name, rule_state in state["rules"].items():
-            if name not in self.rules:
-                raise LayerNotFoundError(
-                    f"InformationPlane.load_state_dict: expected layers {list(self.rules)}, got "
-                    f"state for {name!r}. The checkpoint belongs to another configuration."
-                )
-            self.rules[name].load_state_dict(rule_state)
+        self._measurer.state("train").load_state_dict(state)
         self._order = state.get("order")
 
     def save(self, path: str | Path) -> Path | None:

@@ -224,7 +224,7 @@ def test_probe_does_not_depend_on_how_many_steps_were_measured(digits) -> None:
     for step in range(21):
         sl = slice(50 * step, 50 * step + 50)
         busy.measure(digits.x_train[sl], digits.y_train[sl], step=step)
-    assert busy.rules["output"].steps == 21
+    assert busy.widths("train").rules["output"].steps == 21
     assert busy.measure_probe(probe, step=21) == before
 
 
