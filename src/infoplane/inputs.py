@@ -79,6 +79,21 @@ def _split(batch: Any, y: Any, who: str) -> tuple[Callable[[nn.Module], Any], An
     return (lambda model: model(x)), x, y
 
 
+def to_device(batch: Any, device: torch.device | str) -> Any:
+    """``batch`` with every tensor in it moved to ``device`` (mappings, tuples and lists kept;
+    a ``BatchEncoding`` stays one through its own ``.to``)."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, Mapping):
+        move = getattr(batch, "to", None)
+        if callable(move):
+            return move(device)
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
 def prepare_batch(
     batch: Any, y: Any = None, *, x_layer: Any = None, who: str = "prepare_batch"
 ) -> PreparedBatch:
@@ -125,4 +140,4 @@ def prepare_batch(
     return PreparedBatch(forward, x, y, n)
 
 
-__all__ = ["LABELS_KEY", "PreparedBatch", "TokenIdsWarning", "prepare_batch"]
+__all__ = ["LABELS_KEY", "PreparedBatch", "TokenIdsWarning", "prepare_batch", "to_device"]

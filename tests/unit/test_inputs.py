@@ -10,7 +10,7 @@ from torch import nn
 
 from infoplane import inputs
 from infoplane.errors import InvalidInputError, InvalidTypeError
-from infoplane.inputs import PreparedBatch, TokenIdsWarning, prepare_batch
+from infoplane.inputs import PreparedBatch, TokenIdsWarning, prepare_batch, to_device
 
 
 class KwargsNet(nn.Module):
@@ -142,3 +142,18 @@ def test_bad_batches(args, error, match: str) -> None:
     with pytest.raises(error, match=match) as info:
         prepare_batch(*args, who="measure")
     assert str(info.value).startswith("measure: expected")
+
+
+def test_to_device_keeps_the_structure(token_batch) -> None:
+    moved = to_device({"a": token_batch, "b": (torch.ones(2), [torch.zeros(1), 3])}, "meta")
+    assert moved["a"]["input_ids"].device.type == "meta"
+    assert isinstance(moved["b"], tuple) and isinstance(moved["b"][1], list)
+    assert moved["b"][0].device.type == "meta" and moved["b"][1][1] == 3
+    assert token_batch["input_ids"].device.type == "cpu"  # the original is untouched
+
+
+def test_to_device_uses_batch_encodings_own_move(token_batch) -> None:
+    transformers = pytest.importorskip("transformers")
+    moved = to_device(transformers.BatchEncoding(token_batch), "meta")
+    assert isinstance(moved, transformers.BatchEncoding)
+    assert moved["labels"].device.type == "meta"
