@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Mapping
+import zlib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -23,6 +24,7 @@ from infoplane.functional.kernels import (
     _squared_distances,
 )
 from infoplane.functional.measures import plane_step
+from infoplane.schema import CONTROL_FIELDS, ESTIMATES
 
 
 class LabelKernel:
@@ -87,7 +89,21 @@ def nonfinite_layers(acts: Mapping[str, torch.Tensor]) -> list[str]:
 
 
 class BatchMeasurer:
-    """Per-layer estimates of one batch, with one :class:`WidthState` per split."""
+    """Per-layer estimates of one batch, with one :class:`WidthState` per split.
+
+    Controls (``controls``, any of :data:`~infoplane.schema.CONTROLS`), measured on the same
+    activations as the estimate:
+
+    * ``"null"``: the null floor. I(X;T) with the samples of X permuted against T, and I(T;Y)
+      with the labels permuted, at the estimate's widths. The permutations are seeded by
+      ``(seed, split)`` (the tracker passes its run index): the same permutation at every step,
+      so the floor's trajectory moves with the representation, not with a new draw each step;
+      deterministic and identical on every process.
+    * ``"fixed"``: the fixed-width control. The same step with each width held fixed at the
+      width chosen on the split's first measured batch (or at ``fixed_widths[layer]``, e.g. the
+      final widths of an earlier run; ``"input"`` names the input's width), so what moves is the
+      representation, not the moving average of the width rule.
+    """
 
     def __init__(
         self,
@@ -97,19 +113,31 @@ class BatchMeasurer:
         rules: Mapping[str, WidthRule],
         label_gram: LabelKernel,
         on_nonfinite: str,
+        controls: Sequence[str] = (),
+        fixed_widths: Mapping[str, float] | None = None,
+        seed: int = 0,
     ) -> None:
         self.alpha = alpha
+        self.seed = int(seed)
         self.label_gram = label_gram
         self.on_nonfinite = on_nonfinite
+        self.controls = tuple(controls)
+        self.fixed_widths = dict(fixed_widths or {})
         self._proto = WidthState(x_rule, rules)
         self.states: dict[str, WidthState] = {}
+        #: Per split: the widths of the fixed-width control, ``[1 + L]`` (input first).
+        self.fixed: dict[str, torch.Tensor] = {}
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The quantities of a row of :meth:`measure`: the estimates, then each control's."""
+        return ESTIMATES + tuple(f for c in self.controls for f in CONTROL_FIELDS[c])
 
     def state(self, split: str) -> WidthState:
-        """The width state of ``split``."""
-        del split  # one state shared by every split (changed in the next revision)
-        if "shared" not in self.states:
-            self.states["shared"] = WidthState(self._proto.x_rule, self._proto.rules)
-        return self.states["shared"]
+        """The width state of ``split`` (each split has its own moving averages)."""
+        if split not in self.states:
+            self.states[split] = WidthState(self._proto.x_rule, self._proto.rules)
+        return self.states[split]
 
     def measure(
         self,
@@ -118,39 +146,91 @@ class BatchMeasurer:
         acts: Mapping[str, torch.Tensor],
         *,
         split: str,
+        step: int,
         update: bool,
     ) -> torch.Tensor | None:
-        """``[L, len(ESTIMATES)]`` float64 estimates, or None if a layer is not finite and the
-        policy is to skip. ``update=False`` (probe sets) leaves every width state untouched."""
+        """``[L, len(columns)]`` float64 rows, or None if a layer is not finite and the policy is
+        to skip. ``update=False`` (probe sets) leaves every width rule's state untouched."""
         if not self._finite(acts):
             return None
-        state = self.state(split)
+        # Probe sets look widths up without creating or moving a split's state.
+        state = self.state(split) if update else self.states.get(split, self._proto)
         y_gram = self.label_gram(ids)
-        x2d = x.reshape(x.shape[0], -1)
-        d2_x = _squared_distances(x2d)
-        sigmas = [_width(state.x_rule, d2_x, x2d.shape[1], y_gram, update)]
-        d2_ts = []
-        for name, t in acts.items():
-            t2d = t.reshape(t.shape[0], -1)
-            d2 = _squared_distances(t2d)
-            d2_ts.append(d2)
-            sigmas.append(_width(state.rules[name], d2, t2d.shape[1], y_gram, update))
-        sigma = torch.stack([s.to(torch.float64).reshape(()) for s in sigmas])
+        d2_x, d2_t, dims = _distances(x, acts)
+        sigma = torch.stack(
+            [_width(state.x_rule, d2_x, dims[0], y_gram, update)]
+            + [
+                _width(state.rules[name], d2, dim, y_gram, update)
+                for name, d2, dim in zip(acts, d2_t, dims[1:], strict=True)
+            ]
+        )
         if update and ddp.is_distributed():
             sigma = ddp.broadcast(sigma)  # identical widths on every rank, by construction
         k_x = _gram_from_squared_distances(d2_x, sigma[0])
-        k_t = _gram_from_squared_distances(torch.stack(d2_ts), sigma[1:, None, None])
+        k_t = _gram_from_squared_distances(d2_t, sigma[1:, None, None])
         out = self._step(k_x, k_t, ids, y_gram)
-        return torch.stack(
-            [
-                out["i_xt"],
-                out["i_ty"],
-                out["h_t"],
-                out["h_x"].expand_as(out["h_t"]),
-                out["h_y"].expand_as(out["h_t"]),
-                sigma[1:],
-            ]
-        ).T
+        h_t = out["h_t"]
+        cols = [
+            out["i_xt"],
+            out["i_ty"],
+            h_t,
+            out["h_x"].expand_as(h_t),
+            out["h_y"].expand_as(h_t),
+            sigma[1:],
+        ]
+        for control in self.controls:
+            if control == "null":
+                cols += self._null(k_x, k_t, ids, y_gram, split=split)
+            else:
+                cols += self._fixed(d2_x, d2_t, ids, y_gram, split=split, sigma=sigma, acts=acts)
+        return torch.stack(cols).T
+
+    def _null(self, k_x, k_t, ids, y_gram, *, split: str) -> list[torch.Tensor]:
+        n = k_x.shape[0]
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + zlib.crc32(split.encode()))
+        perm_x = torch.randperm(n, generator=g).to(k_x.device)
+        perm_y = torch.randperm(n, generator=g).to(ids.device)
+        k_x_null = k_x[perm_x][:, perm_x]
+        out = self._step(k_x_null, k_t, ids[perm_y], y_gram[perm_y][:, perm_y])
+        return [out["i_xt"], out["i_ty"]]
+
+    def _fixed(self, d2_x, d2_t, ids, y_gram, *, split, sigma, acts) -> list[torch.Tensor]:
+        if split not in self.fixed:
+            held = sigma.clone()
+            for i, name in enumerate(["input", *acts]):
+                if name in self.fixed_widths:
+                    held[i] = float(self.fixed_widths[name])
+            # Probe batches differ across ranks: hold rank 0's widths everywhere.
+            self.fixed[split] = ddp.broadcast(held)
+        held = self.fixed[split].to(sigma.device)
+        k_x = _gram_from_squared_distances(d2_x, held[0])
+        k_t = _gram_from_squared_distances(d2_t, held[1:, None, None])
+        out = self._step(k_x, k_t, ids, y_gram)
+        return [out["i_xt"], out["i_ty"]]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "layers": list(self._proto.rules),
+            "widths": {split: st.state_dict() for split, st in self.states.items()},
+            "fixed": {split: t.tolist() for split, t in self.fixed.items()},
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        layers = list(state.get("layers", self._proto.rules))
+        if layers != list(self._proto.rules):
+            raise LayerNotFoundError(
+                f"InformationPlane.load_state_dict: expected layers {list(self._proto.rules)}, "
+                f"got state for {layers}. The checkpoint belongs to another configuration."
+            )
+        if "widths" not in state:  # one state shared by every split (infoplane <= 0.1.0)
+            for split in ("train", "test"):
+                self.state(split).load_state_dict(state)
+            return
+        for split, st in state["widths"].items():
+            self.state(split).load_state_dict(st)
+        self.fixed = {
+            split: torch.tensor(v, dtype=torch.float64) for split, v in state["fixed"].items()
+        }
 
     def _step(
         self, k_x: torch.Tensor, k_t: torch.Tensor, ids: torch.Tensor, y_gram: torch.Tensor
@@ -173,6 +253,17 @@ class BatchMeasurer:
         return False
 
 
+def _distances(
+    x: torch.Tensor, acts: Mapping[str, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """Squared distances of the input ``[N, N]`` and of every layer ``[L, N, N]``, and the
+    flattened dimension of each (input first)."""
+    x2d = x.reshape(x.shape[0], -1)
+    flat = [t.reshape(t.shape[0], -1) for t in acts.values()]
+    d2_t = torch.stack([_squared_distances(t2d) for t2d in flat])
+    return _squared_distances(x2d), d2_t, [x2d.shape[1]] + [t.shape[1] for t in flat]
+
+
 def _width(
     rule: WidthRule, d2: torch.Tensor, dim: int, y_gram: torch.Tensor, update: bool
 ) -> torch.Tensor:
@@ -184,8 +275,8 @@ def _width(
         # every batch forever.
         steady = copy.copy(rule)
         steady.warmup_steps = 0
-        return steady.best_candidate(d2, y_gram)
-    return rule(d2, dim, y_gram)
+        return steady.best_candidate(d2, y_gram).to(torch.float64).reshape(())
+    return rule(d2, dim, y_gram).to(torch.float64).reshape(())
 
 
 __all__ = ["BatchMeasurer", "LabelKernel", "WidthState", "nonfinite_layers"]

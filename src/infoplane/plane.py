@@ -32,14 +32,19 @@ from infoplane.errors import (
     InvalidTypeError,
     LayerNotFoundError,
 )
-from infoplane.functional._validation import as_tensor, check_alpha, check_integer
+from infoplane.functional._validation import (
+    as_tensor,
+    check_alpha,
+    check_integer,
+    check_positive_scalar,
+)
 from infoplane.functional.bandwidth import make_width_rule
 from infoplane.functional.kernels import _labels_to_ids
 from infoplane.history import History
 from infoplane.measurement import BatchMeasurer, LabelKernel
 from infoplane.probe import ProbeAccumulator
 from infoplane.recorder import Recorder, Result
-from infoplane.schema import ESTIMATES
+from infoplane.schema import CONTROLS, SE_QUANTITIES
 
 _NONFINITE_POLICIES = ("raise", "skip")
 
@@ -73,6 +78,19 @@ class InformationPlane:
         history: a :class:`~infoplane.history.History` to extend (e.g. after a restart).
         writer: optional TensorBoard ``SummaryWriter`` (anything with ``add_scalar``); only
             rank 0 logs.
+        controls: the controls measured beside every estimate, on the same activations:
+            ``"null"`` (the null floor: I(T;Y) with the labels permuted and I(X;T) with the
+            samples of X permuted against T, at the same widths; seeded by split and step) and
+            ``"fixed"`` (the fixed-width control: the same step with every width held at the
+            width chosen on the split's first measured batch). Default both; ``()`` turns them
+            off. They add ``i_xt_null``, ``i_ty_null``, ``i_xt_fixed``, ``i_ty_fixed`` to each
+            result and record, and cost about one more estimate each.
+        fixed_widths: widths of the fixed-width control to use instead of the first batch's,
+            ``{layer: sigma}`` (``"input"`` for the input), e.g. the final widths of an
+            earlier run (``plane.widths("train")``).
+
+    Each split (``"train"``, ``"test"``, ...) keeps its own width states (moving averages and
+    warm-up), so measuring a test batch never moves the training split's widths.
 
     Under torch.distributed, :meth:`measure` gathers every rank's shard of the batch so that the
     estimate is the one of the whole batch, identical on every rank (widths are broadcast from
@@ -97,6 +115,8 @@ class InformationPlane:
         run: int = 0,
         history: History | None = None,
         writer: Any = None,
+        controls: Sequence[str] = CONTROLS,
+        fixed_widths: Mapping[str, float] | None = None,
     ) -> None:
         who = "InformationPlane"
         if not isinstance(model, nn.Module):
@@ -134,6 +154,9 @@ class InformationPlane:
             rules=rules,
             label_gram=LabelKernel(label_sigma, num_classes),
             on_nonfinite=on_nonfinite,
+            controls=_check_controls(controls, who),
+            fixed_widths=self._check_fixed_widths(fixed_widths, who),
+            seed=check_integer(run, "run", who, minimum=0),
         )
         self._order: list[str] | None = None
         config = {
@@ -145,6 +168,7 @@ class InformationPlane:
             "label_kernel": "indicator" if label_sigma is None else label_sigma,
             "layers": self.measured_names,
             "output_transform": "softmax" if self.include_output else None,
+            "controls": list(self._measurer.controls),
             "infoplane_version": __version__,
         }
         if history is None:
@@ -152,6 +176,22 @@ class InformationPlane:
         else:
             history.config = {**config, **history.config}
         self._recorder = Recorder(history, run=run, writer=writer)
+
+    def _check_fixed_widths(self, fixed: Any, who: str) -> dict[str, float]:
+        if fixed is None:
+            return {}
+        if not isinstance(fixed, Mapping):
+            raise InvalidTypeError(
+                f"{who}: expected fixed_widths as a mapping {{layer: sigma}}, got "
+                f"{type(fixed).__name__}."
+            )
+        allowed = ["input", *self.measured_names]
+        unknown = sorted(set(fixed) - set(allowed))
+        if unknown:
+            raise LayerNotFoundError(
+                f"{who}: expected fixed_widths keys among {allowed}, got {unknown}."
+            )
+        return {k: check_positive_scalar(v, f"fixed_widths[{k!r}]", who) for k, v in fixed.items()}
 
     def _layer_rules(self, width: Any, who: str) -> dict[str, Any]:
         names = self.measured_names
@@ -242,18 +282,20 @@ class InformationPlane:
         return x, ids.to(x.device)
 
     # ----------------------------------------------------------------------------- records
-    def _as_result(self, values: torch.Tensor | None, names: list[str]) -> Result:
-        if values is None:
-            return {name: dict.fromkeys(ESTIMATES, math.nan) for name in names}
+    def _as_result(
+        self, values: torch.Tensor, names: list[str], columns: Sequence[str] | None = None
+    ) -> Result:
         rows = values.tolist()  # the one host synchronisation of the step
-        return {n: dict(zip(ESTIMATES, r, strict=True)) for n, r in zip(names, rows, strict=True)}
+        columns = self._measurer.columns if columns is None else columns
+        return {n: dict(zip(columns, r, strict=True)) for n, r in zip(names, rows, strict=True)}
 
     # ----------------------------------------------------------------------------- public API
     def measure(
         self, x: Any, y: Any, *, step: int, split: str = "train", epoch: int | None = None
-    ) -> dict[str, dict[str, float]]:
+    ) -> dict[str, dict[str, float]] | None:
         """Measure one batch, record it, and return ``{layer: {i_xt, i_ty, h_t, h_x, h_y,
-        sigma}}`` in forward order (bits; sigma in the library's convention).
+        sigma, ...controls}}`` in forward order (bits; sigma in the library's convention), or
+        None when the step was skipped (``on_nonfinite="skip"``; the records say ``skipped``).
 
         Args:
             x: the input batch ``[N, ...]`` (on the device the model expects).
@@ -273,15 +315,10 @@ class InformationPlane:
             x = ddp.all_gather_cat(x)
             ids = ddp.all_gather_cat(ids)
             acts = {n: ddp.all_gather_cat(t) for n, t in acts.items()}
-        values = self._measurer.measure(x, ids, acts, split=split, update=True)
-        result = self._as_result(values, list(acts))
+        values = self._measurer.measure(x, ids, acts, split=split, step=step, update=True)
+        result = None if values is None else self._as_result(values, list(acts))
         self._recorder.record(
-            None if values is None else result,
-            names=list(acts),
-            step=step,
-            split=split,
-            epoch=epoch,
-            n=x.shape[0],
+            result, names=list(acts), step=step, split=split, epoch=epoch, n=x.shape[0]
         )
         return result
 
@@ -301,7 +338,7 @@ class InformationPlane:
         split: str = "test",
         epoch: int | None = None,
         batch_size: int = 100,
-    ) -> dict[str, dict[str, float]]:
+    ) -> dict[str, dict[str, float]] | None:
         """Measure a fixed probe set in mini-batches of ``batch_size`` and record the average.
 
         Args:
@@ -317,37 +354,47 @@ class InformationPlane:
         no moving-average update: a probe set is not a sequence of steps), so a probe does not
         depend on the per-step measurements made before it. Under
         torch.distributed each rank passes its own shard; averages are taken over all ranks'
-        batches. The recorded ``n`` is the total number of samples used.
+        batches. The recorded ``n`` is the total number of samples used, and ``i_xt_se`` /
+        ``i_ty_se`` are the standard errors of the means across the mini-batches (absent with a
+        single mini-batch). Returns None when no mini-batch could be measured.
         """
         who = "InformationPlane.measure_probe"
         step = check_integer(step, "step", who, minimum=0)
         names = self._order or self.measured_names
-        acc = ProbeAccumulator((len(names), len(ESTIMATES)))
+        columns = self._measurer.columns
+        acc = ProbeAccumulator((len(names), len(columns)))
         for xb, yb in _batches(data, batch_size, who):
             xb, ids = self._check_batch(xb, yb, who)
-            values = self._measurer.measure(xb, ids, self._forward(xb), split=split, update=False)
+            acts = self._forward(xb)
+            values = self._measurer.measure(xb, ids, acts, split=split, step=step, update=False)
             if values is not None:
                 acc.update(values, xb.shape[0])
         acc.sync()
         names = self._order or self.measured_names
-        result = self._as_result(acc.mean(), names)
+        result = None
+        if acc.batches:
+            # The standard error of I(X;T) and I(T;Y) across the mini-batches, beside the means.
+            se = acc.standard_error()[:, [columns.index("i_xt"), columns.index("i_ty")]]
+            values = torch.cat([acc.mean(), se], dim=1)
+            result = self._as_result(values, names, (*columns, *SE_QUANTITIES))
+            if acc.batches == 1:  # one mini-batch: no spread to report
+                for q in result.values():
+                    del q["i_xt_se"], q["i_ty_se"]
         self._recorder.record(
-            None if acc.batches == 0 else result,
-            names=names,
-            step=step,
-            split=split,
-            epoch=epoch,
-            n=acc.samples,
+            result, names=names, step=step, split=split, epoch=epoch, n=acc.samples
         )
         return result
 
     # ----------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
-        """Width-rule states (moving averages), to resume a run with the same widths."""
-        return {**self._measurer.state("train").state_dict(), "order": self._order}
+        """The width states of every split (moving averages, warm-up counts) and the widths of
+        the fixed-width control, to resume a run with the same widths."""
+        return {**self._measurer.state_dict(), "order": self._order}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self._measurer.state("train").load_state_dict(state)
+        """Restore :meth:`state_dict` (a state saved by infoplane 0.1.0, with one width state
+        shared by every split, is loaded into the train and test splits)."""
+        self._measurer.load_state_dict(state)
         self._order = state.get("order")
 
     def save(self, path: str | Path) -> Path | None:
@@ -355,6 +402,21 @@ class InformationPlane:
         if not ddp.is_rank_zero():
             return None
         return self.history.save(path)
+
+
+def _check_controls(controls: Any, who: str) -> tuple[str, ...]:
+    if isinstance(controls, str) or not isinstance(controls, Iterable):
+        raise InvalidTypeError(
+            f"{who}: expected controls as a tuple of names among {CONTROLS}, got "
+            f"{controls!r}. Pass e.g. controls=('null',), or controls=() for none."
+        )
+    controls = tuple(controls)
+    bad = [c for c in controls if c not in CONTROLS]
+    if bad or len(set(controls)) != len(controls):
+        raise InvalidParameterError(
+            f"{who}: expected distinct controls among {CONTROLS}, got {controls!r}."
+        )
+    return tuple(c for c in CONTROLS if c in controls)
 
 
 def _batches(data: Any, batch_size: int, who: str) -> Iterable[tuple[Any, Any]]:
