@@ -201,9 +201,15 @@ def default_layers(model: nn.Module) -> list[str]:
     return names
 
 
+def call_base(name: str) -> str:
+    """The module name of a result name: ``"block.relu"`` for ``"block.relu:1"``."""
+    call = _CALL.match(name)
+    return call["base"] if call else name
+
+
 def missing_layers(layers: Sequence[str], captured: Mapping[str, Any]) -> list[str]:
     """The names of ``layers`` that produced no output in ``captured`` (``name:k`` counts)."""
-    ran = set(captured) | {m["base"] for m in map(_CALL.match, captured) if m}
+    ran = set(captured) | {call_base(n) for n in captured}
     return [name for name in layers if name not in ran]
 
 

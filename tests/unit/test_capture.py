@@ -767,3 +767,88 @@ def test_trace_functional_refuses_an_untraceable_model() -> None:
         trace_functional(Untraceable())
     with pytest.raises(InvalidTypeError, match=r"torch\.nn\.Module"):
         trace_functional(lambda x: x)
+
+
+# ------------------------------------------------------------------------------------ tracker
+def _reference(x, t, y, sigma_x: float, sigma_t: float) -> tuple[float, float]:
+    """I(X;T) and I(T;Y) of one layer through the functional API (an independent path)."""
+    from infoplane import gaussian_gram, label_gram, mutual_information
+
+    k_t = gaussian_gram(t.reshape(len(t), -1), sigma_t)
+    i_xt = mutual_information(gaussian_gram(x.reshape(len(x), -1), sigma_x), k_t)
+    return float(i_xt), float(mutual_information(k_t, label_gram(y)))
+
+
+def test_plane_measures_each_call_of_a_shared_module() -> None:
+    model = SharedTwice().eval()
+    x = torch.randn(16, 4, generator=torch.Generator().manual_seed(10))
+    y = torch.arange(16) % 3
+    plane = InformationPlane(model, ["act"], x_width=1.5, width={"act": 0.7}, controls=())
+    result = plane.measure(x, y, step=0)
+    assert list(result) == ["act:0", "act:1", "output"]
+    assert plane.layers == ["act:0", "act:1"]
+    assert plane.history.config["layers"] == ["act:0", "act:1", "output"]
+    with torch.no_grad():
+        calls = {"act:0": torch.tanh(x), "act:1": torch.tanh(model.fc1(torch.tanh(x)))}
+    for name, t in calls.items():
+        assert result[name]["sigma"] == 0.7  # the rule named for the module, one copy per call
+        i_xt, i_ty = _reference(x, t, y, 1.5, 0.7)
+        assert result[name]["i_xt"] == pytest.approx(i_xt, abs=1e-9)
+        assert result[name]["i_ty"] == pytest.approx(i_ty, abs=1e-9)
+    assert_no_hooks(model)
+    # the per-call width states survive a state_dict round trip into a fresh tracker
+    plane.measure(x, y, step=1)
+    fresh = InformationPlane(SharedTwice(), ["act"], x_width=1.5, width="alignment")
+    with pytest.raises(LayerNotFoundError):  # another configuration (alignment vs fixed rules)
+        fresh.load_state_dict({**plane.state_dict(), "layers": ["act:0", "nope", "output"]})
+
+
+def test_plane_resumes_per_call_alignment_widths() -> None:
+    model = SharedTwice()
+    x = torch.randn(20, 4, generator=torch.Generator().manual_seed(11))
+    y = torch.arange(20) % 2
+    straight = InformationPlane(model, ["act"], controls=())
+    for step in range(3):
+        want = straight.measure(x + 0.1 * step, y, step=step)
+    first = InformationPlane(model, ["act"], controls=())
+    for step in range(2):
+        first.measure(x + 0.1 * step, y, step=step)
+    resumed = InformationPlane(model, ["act"], controls=())
+    resumed.load_state_dict(first.state_dict())
+    assert resumed.layers == ["act:0", "act:1"]
+    got = resumed.measure(x + 0.2, y, step=2)
+    assert got == want
+
+
+def test_plane_accepts_modules_and_patterns() -> None:
+    model = Features().eval()
+    x = torch.randn(12, 4, generator=torch.Generator().manual_seed(12))
+    y = torch.arange(12) % 3
+    by_pattern = InformationPlane(model, ["features.[13]"], x_width=1.0, width=1.0)
+    by_module = InformationPlane(
+        model, [model.features[3], model.features[1]], x_width=1.0, width=1.0
+    )
+    a, b = by_pattern.measure(x, y, step=0), by_module.measure(x, y, step=0)
+    assert list(a) == ["features.1", "features.3", "output"] == list(b)
+    assert a == b
+    assert_no_hooks(model)
+
+
+def test_plane_measures_a_traced_models_functional_activations() -> None:
+    model = FunctionalNet().eval()
+    x = torch.randn(12, 4, generator=torch.Generator().manual_seed(13))
+    y = torch.arange(12) % 3
+    traced = trace_functional(model)
+    result = InformationPlane(traced, x_width=1.0, width=0.8, controls=()).measure(x, y, step=0)
+    assert list(result) == [
+        "functional.relu",
+        "functional.tanh",
+        "functional.sigmoid",
+        "output",
+    ]
+    with torch.no_grad():
+        relu = torch.relu(model.fc1(x))
+    i_xt, i_ty = _reference(x, relu, y, 1.0, 0.8)
+    assert result["functional.relu"]["i_xt"] == pytest.approx(i_xt, abs=1e-9)
+    assert result["functional.relu"]["i_ty"] == pytest.approx(i_ty, abs=1e-9)
+    assert_no_hooks(traced)

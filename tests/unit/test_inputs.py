@@ -157,3 +157,78 @@ def test_to_device_uses_batch_encodings_own_move(token_batch) -> None:
     moved = to_device(transformers.BatchEncoding(token_batch), "meta")
     assert isinstance(moved, transformers.BatchEncoding)
     assert moved["labels"].device.type == "meta"
+
+
+# ------------------------------------------------------------------------------------ tracker
+class TokenClassifier(nn.Module):
+    """Embedding -> mean over tokens -> tanh -> head; takes keyword inputs like a HF model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(20, 4)
+        self.act = nn.Tanh()
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict:
+        h = self.act((self.embed(input_ids) * attention_mask[..., None]).mean(1))
+        return {"logits": self.head(h)}
+
+
+def test_plane_measures_a_mapping_with_x_from_a_layer(token_batch) -> None:
+    from infoplane import InformationPlane, gaussian_gram, label_gram, mutual_information
+
+    model = TokenClassifier().eval()
+    options = {"x_width": 2.0, "width": 0.9, "controls": ()}
+    plane = InformationPlane(model, ["act"], x_layer="embed", **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # X is the embedding: no token-id warning
+        result = plane.measure(token_batch, step=0)
+    assert list(result) == ["act", "output"]
+    with torch.no_grad():
+        emb = model.embed(token_batch["input_ids"])
+        act = torch.tanh((emb * token_batch["attention_mask"][..., None]).mean(1))
+    k_x = gaussian_gram(emb.reshape(6, -1), 2.0)
+    k_t = gaussian_gram(act, 0.9)
+    assert result["act"]["i_xt"] == pytest.approx(float(mutual_information(k_x, k_t)), abs=1e-9)
+    i_ty = float(mutual_information(k_t, label_gram(token_batch["labels"])))
+    assert result["act"]["i_ty"] == pytest.approx(i_ty, abs=1e-9)
+    # the same numbers from a probe of mappings, and from a BatchEncoding-like pair (x, y)
+    probe = plane.measure_probe([token_batch], step=1, split="test", batch_size=6)
+    assert probe["act"]["i_xt"] == pytest.approx(result["act"]["i_xt"], abs=1e-12)
+    labels = token_batch.pop("labels")
+    again = InformationPlane(model, ["act"], x_layer=model.embed, **options).measure(
+        token_batch, labels, step=0
+    )
+    assert again == result
+
+
+def test_plane_x_layer_can_be_a_measured_layer_too(token_batch) -> None:
+    from infoplane import InformationPlane
+
+    model = TokenClassifier().eval()
+    result = InformationPlane(model, ["embed", "act"], x_layer="embed", x_width=2.0, width=2.0)
+    got = result.measure(token_batch, step=0)
+    assert list(got) == ["embed", "act", "output"]
+    assert got["embed"]["h_t"] == pytest.approx(got["embed"]["h_x"], abs=1e-9)  # T = X
+
+
+def test_plane_warns_on_token_ids_without_x_layer(token_batch) -> None:
+    from infoplane import InformationPlane
+
+    plane = InformationPlane(TokenClassifier(), ["act"], controls=())
+    with pytest.warns(TokenIdsWarning, match="InformationPlane.measure: X is integer data"):
+        plane.measure(token_batch, step=0)
+
+
+@pytest.mark.parametrize(
+    ("x_layer", "error", "match"),
+    [
+        ("nope", "LayerNotFoundError", "got 'nope'"),
+        ("*", "InvalidParameterError", "x_layer to name one layer"),
+    ],
+)
+def test_plane_bad_x_layer(x_layer, error: str, match: str) -> None:
+    import infoplane
+
+    with pytest.raises(getattr(infoplane, error), match=match):
+        infoplane.InformationPlane(TokenClassifier(), ["act"], x_layer=x_layer)

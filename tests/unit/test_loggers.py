@@ -189,3 +189,27 @@ def test_wandb_offline_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert summary["infoplane/train/fc1.act/i_xt"] == 3.5
     assert summary["infoplane/train/output/sigma"] == 0.75
     assert list(tmp_path.glob("wandb/offline-run-*/run-*.wandb"))
+
+
+def test_plane_sends_each_measurement_to_every_logger(tmp_path: Path) -> None:
+    import torch
+    from torch import nn
+
+    from infoplane import InformationPlane
+
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    x = torch.randn(10, 3, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(10) % 2
+    writer = ScalarsOnly()
+    csv = CSVLogger(tmp_path / "log.csv")
+    plane = InformationPlane(model, ["1"], loggers=[csv], writer=writer, controls=())
+    results = [plane.measure(x * (1 + s), y, step=s) for s in range(2)]
+    table = read_table(tmp_path / "log.csv")
+    assert table["step"].tolist() == [0, 0, 1, 1]
+    np.testing.assert_array_equal(
+        table["i_xt"], [results[s][layer]["i_xt"] for s in range(2) for layer in ("1", "output")]
+    )
+    want = [(t, v, s) for s in range(2) for t, v in scalars(results[s], "train").items()]
+    assert writer.calls == want
+    with pytest.raises(InvalidTypeError, match="expected a logger"):
+        InformationPlane(model, ["1"], loggers=[Nothing()])
