@@ -112,7 +112,10 @@ class InformationPlaneCallback(Callback):
     # ----------------------------------------------------------------------------- set-up
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self.plane is None:
-            self.plane = InformationPlane(pl_module, self.layers, **self.plane_options)
+            loggers = [LightningLoggers(trainer), *self.loggers]
+            self.plane = InformationPlane(
+                pl_module, self.layers, loggers=loggers, **self.plane_options
+            )
         if self._pending_state is not None:
             self.plane.load_state_dict(self._pending_state)
             self._pending_state = None
@@ -124,12 +127,6 @@ class InformationPlaneCallback(Callback):
         return RunDir(trainer.log_dir or trainer.default_root_dir).history
 
     # ----------------------------------------------------------------------------- measuring
-    def _log(self, result: Mapping[str, Mapping[str, float]] | None, trainer, split, step):
-        if result is None or not ddp.is_rank_zero():
-            return
-        for logger in [LightningLoggers(trainer), *self.loggers]:
-            logger.log_measurement(result, split=split, step=step)
-
     def on_train_batch_end(
         self,
         trainer: pl.Trainer,
@@ -142,23 +139,20 @@ class InformationPlaneCallback(Callback):
         if not self.every or step % self.every or step == self._last_step or self.plane is None:
             return  # also: gradient accumulation runs several batches per optimizer step
         self._last_step = step
-        x, y = _xy(batch)
-        result = self.plane.measure(x, y, step=step, split="train", epoch=trainer.current_epoch + 1)
-        self._log(result, trainer, "train", step)
+        self.plane.measure(batch, step=step, split="train", epoch=trainer.current_epoch + 1)
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self.val or trainer.sanity_checking or self.plane is None:
             return
         step = trainer.global_step
         batches = _on_device(_val_batches(trainer.val_dataloaders), pl_module.device)
-        result = self.plane.measure_probe(
+        self.plane.measure_probe(
             batches,
             step=step,
             split=VAL_SPLIT,
             epoch=trainer.current_epoch + 1,
             batch_size=self.batch_size,
         )
-        self._log(result, trainer, VAL_SPLIT, step)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._save(trainer)
@@ -190,13 +184,6 @@ class InformationPlaneCallback(Callback):
             self._pending_state = state  # applied in setup()
         else:
             self.plane.load_state_dict(state)
-
-
-def _xy(batch: Any) -> tuple[Any, Any]:
-    """``(x, y)`` of a training batch: a pair, else the batch with its labels inside."""
-    if isinstance(batch, (tuple, list)) and len(batch) >= 2:
-        return batch[0], batch[1]
-    return batch, None
 
 
 def _val_batches(loaders: Any) -> Iterator[Any]:
