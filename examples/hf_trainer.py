@@ -32,12 +32,8 @@ class Tokens(torch.utils.data.Dataset):
         return {"input_ids": self.ids[i], "attention_mask": mask, "labels": self.labels[i]}
 
 
-def main(argv: list[str] | None = None) -> Path:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("runs/hf"), help="output directory")
-    parser.add_argument("--epochs", type=int, default=2, help="training epochs")
-    args = parser.parse_args(argv)
-
+def tiny_bert() -> BertForSequenceClassification:
+    """A 2-layer BERT with hidden size 16 from a config: random weights, nothing downloaded."""
     torch.manual_seed(0)
     config = BertConfig(
         vocab_size=50,
@@ -47,25 +43,40 @@ def main(argv: list[str] | None = None) -> Path:
         intermediate_size=32,
         max_position_embeddings=16,
     )
-    model = BertForSequenceClassification(config)
-    callback = InformationPlaneCallback(
-        ["bert.encoder.layer.?.output", "bert.pooler.activation"],  # "*" would also cross dots
-        every=4,
-        x_layer="bert.embeddings",
-        batch_size=32,
-    )
-    training = TrainingArguments(
-        output_dir=str(args.out),
-        num_train_epochs=args.epochs,
-        per_device_train_batch_size=32,
-        per_device_eval_batch_size=32,
+    return BertForSequenceClassification(config)
+
+
+def training_arguments(out: Path, epochs: int, batch_size: int) -> TrainingArguments:
+    """CPU, evaluation once per epoch, no checkpoints and no reporting integrations."""
+    return TrainingArguments(
+        output_dir=str(out),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size,
         eval_strategy="epoch",
         save_strategy="no",
         report_to=[],
         disable_tqdm=True,
         use_cpu=True,
         learning_rate=1e-3,
+        seed=0,
     )
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/hf"), help="output directory")
+    parser.add_argument("--epochs", type=int, default=2, help="training epochs")
+    args = parser.parse_args(argv)
+
+    model = tiny_bert()
+    callback = InformationPlaneCallback(
+        ["bert.encoder.layer.?.output", "bert.pooler.activation"],  # "*" would also cross dots
+        every=4,
+        x_layer="bert.embeddings",
+        batch_size=32,
+    )
+    training = training_arguments(args.out, args.epochs, batch_size=32)
     trainer = Trainer(
         model=model,
         args=training,

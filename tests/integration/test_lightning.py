@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
 pl = pytest.importorskip("lightning.pytorch")
 
@@ -16,41 +17,20 @@ from infoplane import History, InformationPlane  # noqa: E402
 from infoplane.integrations.lightning import VAL_SPLIT, InformationPlaneCallback  # noqa: E402
 from infoplane.io import read_table  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+import lightning_callback as example  # noqa: E402  (its LightningModule: layers net.1, net.3)
+
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 N_TRAIN, N_VAL, BATCH = 48, 24, 12  # 4 training steps per epoch, 2 validation batches
 
 
-class TinyModule(pl.LightningModule):
-    """Holds its network as ``self.net``: layer names are ``net.<...>``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 6), nn.ReLU())
-        self.head = nn.Linear(6, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.net(x))
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        return nn.functional.cross_entropy(self(x), y)
-
-    def validation_step(self, batch, batch_idx):
-        x, y = batch
-        self.log("val_loss", nn.functional.cross_entropy(self(x), y))
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.5)
-
-
 def loaders() -> tuple[DataLoader, DataLoader]:
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(N_TRAIN + N_VAL, 5, generator=g)
-    y = (x[:, 0] > 0).long() + (x[:, 1] > 0.5).long()
-    train = TensorDataset(x[:N_TRAIN], y[:N_TRAIN])
-    val = TensorDataset(x[N_TRAIN:], y[N_TRAIN:])
-    return DataLoader(train, batch_size=BATCH), DataLoader(val, batch_size=BATCH)
+    """The example's blobs, unshuffled (a resumed fit sees the batches a straight one sees)."""
+    return (
+        DataLoader(example.data(N_TRAIN, 1), batch_size=BATCH),
+        DataLoader(example.data(N_VAL, 2), batch_size=BATCH),
+    )
 
 
 def trainer(root: Path, epochs: int, **kwargs) -> pl.Trainer:
@@ -70,7 +50,7 @@ def trainer(root: Path, epochs: int, **kwargs) -> pl.Trainer:
 
 def fit(root: Path, epochs: int, ckpt_path: str | None = None, **options):
     pl.seed_everything(0, verbose=False)
-    module = TinyModule()
+    module = example.Classifier()
     callback = InformationPlaneCallback(**{"layers": ["net.1", "net.3"], "every": 2, **options})
     checkpoint = pl.callbacks.ModelCheckpoint(dirpath=str(root / "ckpt"), save_last=True)
     t = trainer(root, epochs, callbacks=[callback, checkpoint])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,47 +25,17 @@ from infoplane.integrations.transformers import (  # noqa: E402
 )
 from infoplane.loggers import CSVLogger  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+import hf_trainer as example  # noqa: E402  (its tiny BERT, token data and arguments)
+
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-N_TRAIN, N_EVAL, SEQ = 32, 16, 6
+N_TRAIN, N_EVAL, BATCH = 32, 16, 8
 X_WIDTH, WIDTH = 6.0, 4.0  # fixed widths: the last record can be recomputed exactly
 
 
-def tiny_bert():
-    torch.manual_seed(0)
-    config = transformers.BertConfig(
-        vocab_size=50,
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=16,
-        num_labels=2,
-    )
-    return transformers.BertForSequenceClassification(config)
-
-
-class TokenData(torch.utils.data.Dataset):
-    """Random token sequences; the label is whether token 7 occurs (learnable)."""
-
-    def __init__(self, n: int, seed: int) -> None:
-        g = torch.Generator().manual_seed(seed)
-        self.ids = torch.randint(1, 50, (n, SEQ), generator=g)
-        self.labels = (self.ids == 7).any(1).long() ^ (torch.arange(n) % 2)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {
-            "input_ids": self.ids[i],
-            "attention_mask": torch.ones(SEQ, dtype=torch.long),
-            "labels": self.labels[i],
-        }
-
-
 def test_default_layers_of_bert_are_its_activation_modules() -> None:
-    names = default_layers(tiny_bert())
+    names = default_layers(example.tiny_bert())
     assert names == [
         "bert.encoder.layer.0.intermediate.intermediate_act_fn",
         "bert.encoder.layer.1.intermediate.intermediate_act_fn",
@@ -73,37 +44,25 @@ def test_default_layers_of_bert_are_its_activation_modules() -> None:
 
 
 def test_trainer_callback_measures_and_saves(tmp_path: Path) -> None:
-    model = tiny_bert()
+    model = example.tiny_bert()
     layers = ["bert.encoder.layer.?.output", "bert.pooler.activation"]  # "*" would cross dots
     csv = CSVLogger(tmp_path / "log.csv")
     callback = InformationPlaneCallback(
         layers,
         every=2,
         x_layer="bert.embeddings",
-        batch_size=8,
+        batch_size=BATCH,
         loggers=[csv],
         controls=(),
         x_width=X_WIDTH,
         width=WIDTH,
     )
-    args = transformers.TrainingArguments(
-        output_dir=str(tmp_path / "out"),
-        per_device_train_batch_size=8,
-        per_device_eval_batch_size=8,
-        num_train_epochs=2,
-        eval_strategy="epoch",
-        save_strategy="no",
-        report_to=[],
-        disable_tqdm=True,
-        use_cpu=True,
-        seed=0,
-        learning_rate=1e-3,
-    )
+    args = example.training_arguments(tmp_path / "out", epochs=2, batch_size=BATCH)
     trainer = transformers.Trainer(
         model=model,
         args=args,
-        train_dataset=TokenData(N_TRAIN, 0),
-        eval_dataset=TokenData(N_EVAL, 1),
+        train_dataset=example.Tokens(N_TRAIN, 0),
+        eval_dataset=example.Tokens(N_EVAL, 1),
         callbacks=[callback],
     )
     trainer.train()
@@ -114,7 +73,7 @@ def test_trainer_callback_measures_and_saves(tmp_path: Path) -> None:
     evals = [r for r in history if r["split"] == EVAL_SPLIT]
     assert sorted({r["step"] for r in train}) == [2, 4, 6, 8]  # 4 steps per epoch, every 2
     assert sorted({(r["step"], r["epoch"]) for r in evals}) == [(4, 1), (8, 2)]
-    assert all(r["n"] == 8 for r in train) and all(r["n"] == N_EVAL for r in evals)
+    assert all(r["n"] == BATCH for r in train) and all(r["n"] == N_EVAL for r in evals)
     saved = History.load(tmp_path / "out" / "history.csv")
     assert len(saved) == len(history)
     assert len(csv.rows) == len(history)  # every measurement reached the logger
@@ -126,10 +85,10 @@ def test_trainer_callback_measures_and_saves(tmp_path: Path) -> None:
     model.eval()
     with torch.no_grad(), capture(model, ["bert.embeddings", *layers]) as acts:
         model(**probe)
-    k_x = gaussian_gram(acts.pop("bert.embeddings").reshape(8, -1), X_WIDTH)
+    k_x = gaussian_gram(acts.pop("bert.embeddings").reshape(BATCH, -1), X_WIDTH)
     k_y = label_gram(callback.probe["labels"])
     last = {r["layer"]: r for r in train if r["step"] == 8}
     for layer in ["bert.encoder.layer.0.output", "bert.encoder.layer.1.output"]:
-        k_t = gaussian_gram(acts[layer].reshape(8, -1), WIDTH)
+        k_t = gaussian_gram(acts[layer].reshape(BATCH, -1), WIDTH)
         assert last[layer]["i_xt"] == pytest.approx(float(mutual_information(k_x, k_t)), abs=1e-9)
         assert last[layer]["i_ty"] == pytest.approx(float(mutual_information(k_t, k_y)), abs=1e-9)

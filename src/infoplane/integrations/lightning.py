@@ -35,8 +35,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import move_data_to_device
 
 from infoplane import distributed as ddp
-from infoplane.errors import InvalidParameterError
-from infoplane.functional._validation import check_integer
+from infoplane.integrations import PlaneCallbackOptions
 from infoplane.loggers import Logger, make_logger, scalars
 from infoplane.plane import InformationPlane
 from infoplane.schema import RunDir
@@ -59,7 +58,7 @@ class LightningLoggers:
             logger.log_metrics(metrics, step=step)
 
 
-class InformationPlaneCallback(Callback):
+class InformationPlaneCallback(Callback, PlaneCallbackOptions):
     """Measure the information plane of the LightningModule while it trains.
 
     Args:
@@ -88,20 +87,9 @@ class InformationPlaneCallback(Callback):
         loggers: Iterable[Any] = (),
         **plane_options: Any,
     ) -> None:
-        who = "InformationPlaneCallback"
-        if "every" in plane_options or "model" in plane_options:
-            raise InvalidParameterError(
-                f"{who}: expected InformationPlane options without 'model'/'every', got "
-                f"{sorted(plane_options)}. The callback passes its LightningModule."
-            )
-        self.layers = layers
-        self.every = check_integer(every, "every", who, minimum=0)
+        self._set_options(layers, every, batch_size, path, plane_options)
         self.val = bool(val)
-        self.batch_size = check_integer(batch_size, "batch_size", who, minimum=2)
-        self.path = None if path is None else Path(path)
         self.loggers: list[Logger] = [make_logger(obj) for obj in loggers]
-        self.plane_options = plane_options
-        self.plane: InformationPlane | None = None
         self._pending_state: Mapping[str, Any] | None = None
         self._last_step: int | None = None
 
@@ -155,19 +143,15 @@ class InformationPlaneCallback(Callback):
         )
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._save(trainer)
+        self._save(self.history_path(trainer))
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._save(trainer)
+        self._save(self.history_path(trainer))
         if ddp.is_rank_zero():
             for logger in self.loggers:
                 close = getattr(logger, "close", None)
                 if callable(close):
                     close()
-
-    def _save(self, trainer: pl.Trainer) -> None:
-        if self.plane is not None and len(self.plane.history):
-            self.plane.save(self.history_path(trainer))
 
     # ----------------------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:

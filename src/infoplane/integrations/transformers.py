@@ -30,9 +30,8 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
-from infoplane.errors import InvalidParameterError
-from infoplane.functional._validation import check_integer
 from infoplane.inputs import to_device
+from infoplane.integrations import PlaneCallbackOptions
 from infoplane.plane import InformationPlane
 from infoplane.schema import RunDir
 
@@ -41,7 +40,7 @@ TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
 
 
-class InformationPlaneCallback(TrainerCallback):
+class InformationPlaneCallback(TrainerCallback, PlaneCallbackOptions):
     """Measure the information plane of the model a ``transformers.Trainer`` trains.
 
     Args:
@@ -71,20 +70,10 @@ class InformationPlaneCallback(TrainerCallback):
         loggers: Iterable[Any] = (),
         **plane_options: Any,
     ) -> None:
-        who = "InformationPlaneCallback"
-        if "every" in plane_options or "model" in plane_options:
-            raise InvalidParameterError(
-                f"{who}: expected InformationPlane options without 'model'/'every', got "
-                f"{sorted(plane_options)}. The callback passes the Trainer's model."
-            )
-        self.layers = layers
-        self.every = check_integer(every, "every", who, minimum=0)
+        options = {"x_layer": x_layer, "loggers": tuple(loggers), **plane_options}
+        self._set_options(layers, every, batch_size, path, options)
         self.probe = probe
         self.evaluate = bool(evaluate)
-        self.batch_size = check_integer(batch_size, "batch_size", who, minimum=2)
-        self.path = None if path is None else Path(path)
-        self.plane_options = {"x_layer": x_layer, "loggers": tuple(loggers), **plane_options}
-        self.plane: InformationPlane | None = None
 
     def history_path(self, args: Any) -> Path:
         """``path``, else ``history.csv`` in the Trainer's output directory."""
@@ -115,14 +104,10 @@ class InformationPlaneCallback(TrainerCallback):
             epoch=_epoch(state),
             batch_size=self.batch_size,
         )
-        self._save(args)
+        self._save(self.history_path(args))
 
     def on_train_end(self, args, state, control, **kwargs):
-        self._save(args)
-
-    def _save(self, args: Any) -> None:
-        if self.plane is not None and len(self.plane.history):
-            self.plane.save(self.history_path(args))
+        self._save(self.history_path(args))
 
 
 def _device(model: torch.nn.Module) -> torch.device:
