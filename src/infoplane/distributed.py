@@ -79,15 +79,9 @@ def broadcast(t: torch.Tensor, src: int = 0) -> torch.Tensor:
     return out.to(t.device)
 
 
-def barrier() -> None:
-    if is_distributed():
-        dist.barrier()
-
-
 __all__ = [
     "all_gather_cat",
     "all_reduce_sum",
-    "barrier",
     "broadcast",
     "get_rank",
     "get_world_size",

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from infoplane.errors import HistoryError, InvalidParameterError
-from infoplane.io import atomic_write_text, read_table, write_table
+from infoplane.io import atomic_write_text, atomic_write_texts, read_table, table_text
 from infoplane.schema import (
     FIELDS,
     FLOAT_FIELDS,
@@ -29,8 +29,16 @@ from infoplane.schema import (
     KEY,
     OPTIONAL_FIELDS,
     STATUS_OK,
+    STR_FIELDS,
     meta_path,
 )
+
+#: The type of each field in a history file.
+_TYPES: dict[str, type] = {
+    **dict.fromkeys(INT_FIELDS, int),
+    **dict.fromkeys(FLOAT_FIELDS, float),
+    **dict.fromkeys(STR_FIELDS, str),
+}
 
 
 # ----------------------------------------------------------------------------- history
@@ -43,12 +51,17 @@ def _coerce(record: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in FIELDS:
         v = record.get(f)
-        if f in INT_FIELDS:
-            out[f] = int(v) if v is not None and v != "" else -1
-        elif f in FLOAT_FIELDS:
-            out[f] = float(v) if v is not None and v != "" else math.nan
-        else:
-            out[f] = str(v) if v is not None else ""
+        kind = _TYPES[f]
+        if v is None or (v == "" and kind is not str):
+            out[f] = {int: -1, float: math.nan, str: ""}[kind]
+            continue
+        try:
+            out[f] = kind(v)
+        except (TypeError, ValueError):
+            raise HistoryError(
+                f"History.add: expected {f!r} as {kind.__name__}, got {v!r}. The record or file "
+                "is damaged; restore it or measure the step again."
+            ) from None
     if not out["status"]:
         out["status"] = STATUS_OK
     if out["status"] == STATUS_OK:
@@ -71,6 +84,51 @@ class History:
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
         self.config: dict[str, Any] = dict(config or {})
         self._records: dict[tuple, dict[str, Any]] = {}
+
+    # -- display
+    def _summary(self) -> dict[str, Any]:
+        recs = self.records
+        layers = list(dict.fromkeys(r["layer"] for r in recs))
+        steps = [r["step"] for r in recs]
+        return {
+            "records": len(recs),
+            "runs": sorted({r["run"] for r in recs}),
+            "splits": sorted({r["split"] for r in recs}),
+            "steps": (min(steps), max(steps)) if steps else None,
+            "layers": layers,
+            "alpha": self.config.get("alpha"),
+        }
+
+    def __repr__(self) -> str:
+        s = self._summary()
+        if not s["records"]:
+            return f"History(0 records, alpha={s['alpha']})"
+        layers = (
+            s["layers"] if len(s["layers"]) <= 4 else [*s["layers"][:2], "...", s["layers"][-1]]
+        )
+        return (
+            f"History({s['records']} records: runs {s['runs']}, splits {s['splits']}, steps "
+            f"{s['steps'][0]}-{s['steps'][1]}, {len(s['layers'])} layers {layers}, "
+            f"alpha={s['alpha']})"
+        )
+
+    def _repr_html_(self) -> str:
+        """A notebook view: the summary and each layer's last measured values per split."""
+        import html
+
+        last: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in self.records:  # ordered by run, split, step: the last one wins
+            last[(r["split"], r["layer"])] = r
+        cells = "".join(
+            f"<tr><td>{html.escape(sp)}</td><td>{html.escape(ly)}</td><td>{r['step']}</td>"
+            f"<td>{r['i_xt']:.3f}</td><td>{r['i_ty']:.3f}</td><td>{r['h_t']:.3f}</td></tr>"
+            for (sp, ly), r in last.items()
+        )
+        return (
+            f"<p><code>{html.escape(repr(self))}</code></p><table><thead><tr><th>split</th>"
+            "<th>layer</th><th>last step</th><th>I(X;T)</th><th>I(T;Y)</th><th>S(T)</th></tr>"
+            f"</thead><tbody>{cells}</tbody></table>"
+        )
 
     # -- records
     def add(self, record: Mapping[str, Any]) -> None:
@@ -154,8 +212,14 @@ class History:
             lines += [json.dumps(_json_safe(r), allow_nan=False) for r in self.records]
             return atomic_write_text(path, "\n".join(lines) + "\n")
         if path.suffix == ".csv":
-            atomic_write_text(meta_path(path), json.dumps(self.config, indent=2, sort_keys=True))
-            return write_table(path, self.records, FIELDS)
+            # Data and configuration are replaced together or not at all.
+            atomic_write_texts(
+                {
+                    path: table_text(self.records, FIELDS),
+                    meta_path(path): json.dumps(self.config, indent=2, sort_keys=True),
+                }
+            )
+            return path
         raise InvalidParameterError(
             f"History.save: expected a path ending in .csv or .jsonl, got {str(path)!r}."
         )
@@ -172,10 +236,8 @@ class History:
             raise InvalidParameterError(
                 f"History.load: expected a path ending in .csv or .jsonl, got {str(path)!r}."
             )
-        meta = meta_path(path)
-        config = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
-        hist = cls(config)
-        table = read_table(path)
+        hist = cls(_load_meta(meta_path(path)))
+        table = read_table(path, _TYPES)
         missing = [f for f in FIELDS if f not in table and f not in OPTIONAL_FIELDS]
         if missing:
             raise HistoryError(
@@ -188,19 +250,44 @@ class History:
 
     @classmethod
     def _load_jsonl(cls, path: Path) -> History:
-        lines = path.read_text(encoding="utf-8").splitlines()
         try:
+            lines = path.read_text(encoding="utf-8").splitlines()
             head = json.loads(lines[0]) if lines else {}
-            if "config" not in head:
+            if not isinstance(head, dict) or not isinstance(head.get("config"), dict):
                 raise ValueError("no config line")
             hist = cls(head["config"])
-            hist.extend(json.loads(line) for line in lines[1:] if line.strip())
-        except (ValueError, IndexError) as exc:
+            for number, line in enumerate(lines[1:], start=2):
+                if not line.strip():
+                    continue
+                record = json.loads(line)
+                if not isinstance(record, dict):
+                    raise ValueError(f"line {number} is {type(record).__name__}, not an object")
+                hist.add(record)
+        except (ValueError, IndexError, TypeError) as exc:
             raise HistoryError(
                 f"History.load: expected a config line then JSON records in {path}, got a "
                 f"malformed file ({exc}). Restore it or delete it to start over."
             ) from exc
         return hist
+
+
+def _load_meta(path: Path) -> dict[str, Any]:
+    """The configuration beside a CSV history ({} when there is none)."""
+    if not path.is_file():
+        return {}
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HistoryError(
+            f"History.load: expected JSON in {path}, got a damaged file ({exc}). Restore it, or "
+            "delete it to load the records without their configuration."
+        ) from None
+    if not isinstance(config, dict):
+        raise HistoryError(
+            f"History.load: expected a JSON object in {path}, got {type(config).__name__}. "
+            "Restore it, or delete it to load the records without their configuration."
+        )
+    return config
 
 
 def _json_safe(record: Mapping[str, Any]) -> dict[str, Any]:

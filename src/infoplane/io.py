@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 import math
 import os
 import tempfile
@@ -93,20 +92,61 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
+def atomic_write_texts(texts: Mapping[str | os.PathLike[str], str]) -> list[Path]:
+    """Write several files as one unit: every file is written and flushed to a temporary file
+    first, and only when all succeeded are they renamed into place (renames do not need space),
+    so a full disk never leaves a new file beside a stale partner."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, text in texts.items():
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            staged.append((tmp, path))
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())
+    except BaseException:
+        for tmp, _ in staged:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
+    for tmp, path in staged:
+        os.replace(tmp, path)
+    for parent in {path.parent for _, path in staged}:
+        fsync_dir(parent)
+    return [path for _, path in staged]
+
+
 # ----------------------------------------------------------------------------- tables
+_QUOTE_IF = (",", '"', "\r", "\n")
+
+
+def _csv_cell(text: str) -> str:
+    """RFC 4180 quoting; unlike :mod:`csv` with a ``\\n`` terminator, a bare ``\\r`` is quoted
+    too, so every string survives a round trip."""
+    if any(c in text for c in _QUOTE_IF):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def table_text(rows: Iterable[Mapping[str, Any]], fields: Sequence[str]) -> str:
+    """The CSV text of rows (mappings) with the header ``fields``."""
+    lines = [",".join(_csv_cell(f) for f in fields)]
+    lines += [",".join(_csv_cell(_format_value(row.get(f))) for f in fields) for row in rows]
+    return "\n".join(line or '""' for line in lines) + "\n"  # a lone empty cell stays a row
+
+
 def write_table(
     path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]], fields: Sequence[str]
 ) -> Path:
     """Write rows (mappings) as CSV with the header ``fields``, atomically."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(fields)
-    for row in rows:
-        writer.writerow([_format_value(row.get(f)) for f in fields])
-    return atomic_write_text(path, buf.getvalue())
+    return atomic_write_text(path, table_text(rows, fields))
 
 
-def _parse_column(values: list[str]) -> np.ndarray:
+def _guess_column(values: list[str]) -> np.ndarray:
     """Integers, then floats (empty cells as NaN), else strings."""
     try:
         return np.array([int(v) for v in values], dtype=np.int64)
@@ -118,20 +158,52 @@ def _parse_column(values: list[str]) -> np.ndarray:
         return np.array(values, dtype=object)
 
 
-def read_table(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """Read a CSV written by :func:`write_table` as ``{column: numpy array}``."""
+def _typed_column(values: list[str], kind: type, name: str, path: Path) -> np.ndarray:
+    if kind is str:
+        return np.array(values, dtype=object)
+    out = []
+    for line, v in enumerate(values, start=2):
+        try:
+            out.append(kind(v) if v != "" else (math.nan if kind is float else -1))
+        except ValueError:
+            raise HistoryError(
+                f"read_table: expected a number in column {name!r} of {path}, got {v!r} on line "
+                f"{line}. The file is damaged; restore it or delete it to start over."
+            ) from None
+    return np.array(out, dtype=np.float64 if kind is float else np.int64)
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    try:
+        with path.open(encoding="utf-8", newline="") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            rows = list(reader)
+    except UnicodeDecodeError as exc:
+        raise HistoryError(
+            f"read_table: expected UTF-8 text in {path}, got undecodable bytes at offset "
+            f"{exc.start}. The file is damaged; restore it or delete it to start over."
+        ) from None
+    except csv.Error as exc:
+        raise HistoryError(f"read_table: expected CSV in {path}, got an error: {exc}.") from None
+    if header is None:
+        raise HistoryError(f"read_table: expected a header row in {path}, got an empty file.")
+    return header, rows
+
+
+def read_table(
+    path: str | os.PathLike[str], types: Mapping[str, type] | None = None
+) -> dict[str, np.ndarray]:
+    """Read a CSV written by :func:`write_table` as ``{column: numpy array}``.
+
+    ``types`` maps columns to ``int``, ``float`` or ``str``: such a column is parsed as that type
+    (``"007"`` stays a string; a non-number in a numeric column raises). Other columns are
+    guessed: integers, then floats, else strings.
+    """
     path = Path(path)
     if not path.is_file():
         raise HistoryError(f"read_table: expected a CSV file, got {str(path)!r} (not found).")
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise HistoryError(
-                f"read_table: expected a header row in {path}, got an empty file."
-            ) from None
-        rows = list(reader)
+    header, rows = _read_rows(path)
     for i, row in enumerate(rows, start=2):
         if len(row) != len(header):
             raise HistoryError(
@@ -139,7 +211,21 @@ def read_table(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
                 f"line {i}. The file is damaged; restore it or delete it to start over."
             )
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in header]
-    return {name: _parse_column(list(col)) for name, col in zip(header, columns, strict=True)}
+    types = types or {}
+    return {
+        name: _typed_column(list(col), types[name], name, path)
+        if name in types
+        else _guess_column(list(col))
+        for name, col in zip(header, columns, strict=True)
+    }
 
 
-__all__ = ["atomic_open", "atomic_write_text", "fsync_dir", "read_table", "write_table"]
+__all__ = [
+    "atomic_open",
+    "atomic_write_text",
+    "atomic_write_texts",
+    "fsync_dir",
+    "read_table",
+    "table_text",
+    "write_table",
+]

@@ -113,7 +113,7 @@ class InformationPlane:
     across ranks with one all-reduce. Only rank 0 writes files.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the public constructor takes every documented option
         self,
         model: nn.Module,
         layers: Sequence[str] | None = None,

@@ -84,7 +84,7 @@ def make_table(
                 r.update(i_xt=np.nan, i_ty=np.nan, h_t=np.nan, status="skipped")
     return {
         f: np.array(
-            [r[f] for r in rows],
+            [r.get(f, np.nan) for r in rows],
             dtype=object
             if f in ("split", "layer", "status")
             else (np.float64 if f.startswith(("i_", "h_", "sigma")) else np.int64),

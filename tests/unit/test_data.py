@@ -7,15 +7,20 @@ No test reaches the network: downloads are served by an http.server on 127.0.0.1
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import hashlib
 import http.server
 import io
+import math
 import socket
+import sys
 import tarfile
 import threading
-from collections.abc import Iterator
+import urllib.request
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +40,7 @@ from infoplane.experiments.data import (
     parse_idx,
     verify_file,
 )
+from infoplane.experiments.data import verify as verify_module
 
 IDX_NAMES = {
     "train_images": "train-images-idx3-ubyte.gz",
@@ -124,23 +130,29 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    """An HTTP server on 127.0.0.1 serving ``tmp_path / "www"``; yields (folder, base URL)."""
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = functools.partial(_QuietHandler, directory=str(root))
+@contextlib.contextmanager
+def local_server(handler: Callable[..., http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on 127.0.0.1 in a thread; yield the base URL."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.daemon = True
     thread.start()
     try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """An HTTP server on 127.0.0.1 serving ``tmp_path / "www"``; yields (folder, base URL)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    with local_server(functools.partial(_QuietHandler, directory=str(root))) as base:
+        yield root, base
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -735,3 +747,513 @@ def test_all_mirrors_failing_gives_one_line_with_the_fix(
     message = str(info.value)
     assert "\n" not in message and message.count("HTTP 404") == 2
     assert f"manually into {isolated_cache / 'mnist'}" in message and "--data-dir" in message
+
+
+# --------------------------------------------------------------------------------------------------
+# Bounds: nothing is read, decompressed or downloaded past the size a valid copy has
+# --------------------------------------------------------------------------------------------------
+
+FASHION_SHAPE = (60000, 28, 28)
+FASHION_IMAGES = IDX_NAMES["train_images"]
+ZERO_CHUNK = b"\x00" * (1 << 20)
+
+
+def idx_header(shape: tuple[int, ...], code: int = 0x08) -> bytes:
+    return bytes([0, 0, code, len(shape)]) + np.asarray(shape, dtype=">u4").tobytes()
+
+
+def gzip_bomb(header: bytes, zero_chunks: int) -> bytes:
+    """A valid gzip file of ``header`` followed by ``zero_chunks`` MiB of zeros, built without
+    compressing them all: after a full flush deflate restarts from an empty state, so every
+    flushed chunk of zeros compresses to the same bytes and is repeated as such."""
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = deflate.compress(header) + deflate.flush(zlib.Z_FULL_FLUSH)
+    block = deflate.compress(ZERO_CHUNK) + deflate.flush(zlib.Z_FULL_FLUSH)
+    tail = deflate.flush(zlib.Z_FINISH)
+    crc = zlib.crc32(header)
+    for _ in range(zero_chunks):
+        crc = zlib.crc32(ZERO_CHUNK, crc)
+    size = len(header) + zero_chunks * len(ZERO_CHUNK)
+    trailer = crc.to_bytes(4, "little") + (size % 2**32).to_bytes(4, "little")
+    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + head + block * zero_chunks + tail + trailer
+
+
+class CountingGzipFile(gzip.GzipFile):
+    """A ``gzip.GzipFile`` that counts the decompressed bytes handed out (``readinto`` and
+    ``read1`` of ``GzipFile`` both go through ``read``/``read1``)."""
+
+    total = 0
+
+    def read(self, size: int = -1) -> bytes:
+        out = super().read(size)
+        CountingGzipFile.total += len(out)
+        return out
+
+    def read1(self, size: int = -1) -> bytes:
+        out = super().read1(size)
+        CountingGzipFile.total += len(out)
+        return out
+
+
+@pytest.fixture
+def count_gunzip(monkeypatch: pytest.MonkeyPatch) -> type[CountingGzipFile]:
+    CountingGzipFile.total = 0
+    monkeypatch.setattr(gzip, "GzipFile", CountingGzipFile)
+    return CountingGzipFile
+
+
+class CountingReader:
+    """A binary stream that counts the bytes read through it."""
+
+    def __init__(self, stream: io.RawIOBase) -> None:
+        self.stream, self.total = stream, 0
+
+    def read(self, n: int = -1) -> bytes:
+        out = self.stream.read(n)
+        self.total += len(out)
+        return out
+
+    def readinto(self, buffer: memoryview) -> int:
+        k = self.stream.readinto(buffer)
+        self.total += k
+        return k
+
+
+@pytest.fixture
+def count_opened(monkeypatch: pytest.MonkeyPatch) -> list[CountingReader]:
+    """Count the bytes the verification module reads from every file it opens."""
+    opened: list[CountingReader] = []
+
+    def counting_open(path: object, mode: str = "r", *args: object, **kwargs: object):
+        handle = open(path, mode, *args, **kwargs)
+        reader = CountingReader(handle)
+        opened.append(reader)
+
+        class Managed:
+            def __enter__(self) -> CountingReader:
+                return reader
+
+            def __exit__(self, *exc: object) -> None:
+                handle.close()
+
+        return Managed()
+
+    monkeypatch.setattr(verify_module, "open", counting_open, raising=False)
+    return opened
+
+
+def test_gzip_bomb_builder_is_a_valid_gzip_of_the_stated_content() -> None:
+    header = idx_header((3, 2))
+    blob = gzip_bomb(header, 3)
+    assert gzip.decompress(blob) == header + b"\x00" * (3 << 20)
+    assert len(gzip_bomb(header, 1024)) < 1100 * 1024  # ~1 GiB of content in ~1 MiB
+
+
+def test_read_idx_stops_a_gzip_bomb_after_the_declared_bytes() -> None:
+    shape = (2000, 28, 28)
+    header = idx_header(shape)
+    bomb = gzip_bomb(header, 1024)  # 1 GiB of zeros after the header
+    reader = CountingReader(gzip.GzipFile(fileobj=io.BytesIO(bomb)))
+    with pytest.raises(DataError, match="trailing bytes"):
+        data.read_idx(reader, expected_shape=shape, what="bomb.gz")
+    assert reader.total == len(header) + math.prod(shape) + 1
+    # The same stream cut at the right length is accepted: the stop is what rejects the bomb.
+    good = gzip.compress(header + bytes(math.prod(shape)), mtime=0)
+    array = data.read_idx(gzip.GzipFile(fileobj=io.BytesIO(good)), expected_shape=shape)
+    assert array.shape == shape and not array.any()
+
+
+@pytest.fixture(scope="module")
+def fashion_bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1 MiB gzip whose content is a valid Fashion-MNIST header and ~1 GiB of zeros."""
+    folder = tmp_path_factory.mktemp("bomb")
+    (folder / FASHION_IMAGES).write_bytes(gzip_bomb(idx_header(FASHION_SHAPE), 1024))
+    return folder
+
+
+def test_gzip_bomb_named_as_fashion_mnist_is_refused_after_the_expected_size(
+    fashion_bomb: Path, count_gunzip: type[CountingGzipFile]
+) -> None:
+    spec = data.REGISTRY["fashion-mnist"].files["train_images"]
+    bomb = fashion_bomb / FASHION_IMAGES
+    assert bomb.stat().st_size <= spec.stored_limit  # small enough to pass the size check
+    with pytest.raises(DataError, match="trailing bytes") as info:
+        load_dataset("fashion-mnist", data_dir=fashion_bomb, download=False)
+    expected = 16 + math.prod(FASHION_SHAPE)
+    assert count_gunzip.total <= expected + 1  # 47 MB read of the 1 GiB the file holds
+    message = str(info.value)
+    assert "\n" not in message and str(bomb) in message and "download" in message
+
+
+def test_gzip_bomb_with_a_huge_header_is_refused_from_the_header(
+    tmp_path: Path, count_gunzip: type[CountingGzipFile]
+) -> None:
+    (tmp_path / FASHION_IMAGES).write_bytes(gzip_bomb(idx_header((1_000_000, 28, 28)), 64))
+    with pytest.raises(DataError, match=r"shape \(60000, 28, 28\), got \(1000000, 28, 28\)"):
+        load_dataset("fashion-mnist", data_dir=tmp_path, download=False)
+    assert count_gunzip.total <= 16
+
+
+def test_gzip_larger_than_any_valid_copy_is_refused_from_its_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count_gunzip: type[CountingGzipFile]
+) -> None:
+    tiny = TinyIdx(tmp_path / "tiny")
+    monkeypatch.setitem(data.REGISTRY, "mnist", tiny.source(()))
+    spec = data.REGISTRY["mnist"].files["train_images"]
+    bomb = gzip_bomb(idx_header(spec.shape), 256)
+    assert len(bomb) > spec.stored_limit
+    (tiny.folder / spec.filename).write_bytes(bomb)
+    with pytest.raises(DataError, match=rf"at most {spec.stored_limit} bytes"):
+        load_dataset("mnist", data_dir=tiny.folder, download=False)
+    assert count_gunzip.total == 0
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00" * 1000, bytes(range(256)) * 400])
+def test_gzip_bound_holds_for_incompressible_and_empty_content(content: bytes) -> None:
+    # Random bytes are the worst case of deflate; gzip of them must fit under the bound.
+    rng = np.random.default_rng(1)
+    for blob in (content, rng.integers(0, 256, size=len(content) + 70000, dtype=np.uint8)):
+        raw = bytes(blob)
+        assert len(gzip.compress(raw, compresslevel=9)) <= data.registry.gzip_bound(len(raw))
+        assert len(gzip.compress(raw, compresslevel=0)) <= data.registry.gzip_bound(len(raw))
+
+
+def sparse_file(path: Path, head: bytes, size: int) -> Path:
+    """A file of ``size`` bytes that starts with ``head`` and takes no disk space after it."""
+    with open(path, "wb") as f:
+        f.write(head)
+        f.truncate(size)
+    return path
+
+
+def test_sparse_4gb_idx_is_refused_from_its_size_before_reading(
+    tmp_path: Path, count_opened: list[CountingReader]
+) -> None:
+    sparse_file(tmp_path / "train-images-idx3-ubyte", idx_header(FASHION_SHAPE), 4 << 30)
+    with pytest.raises(DataError, match=r"got 4294967296\. Delete") as info:
+        load_dataset("fashion-mnist", data_dir=tmp_path, download=False)
+    assert sum(r.total for r in count_opened) == 0
+    assert str(tmp_path / "train-images-idx3-ubyte") in str(info.value)
+
+
+def test_plain_idx_with_a_wide_element_type_is_refused_from_its_header(
+    tmp_path: Path, count_opened: list[CountingReader]
+) -> None:
+    # The right dims in float64 would be 8x the data: refused on the header, data never read.
+    path = sparse_file(tmp_path / "t.idx", idx_header((4000, 28, 28), 0x0E), 16 + 4000 * 784)
+    spec = FileSpec("t.idx", shape=(4000, 28, 28))
+    with pytest.raises(DataError, match="exactly"):
+        verify_file(path, spec)
+    assert sum(r.total for r in count_opened) <= 2 + 16  # the gzip magic test, the header
+    with open(path, "rb") as f:  # and from a stream of unknown size, by max_bytes
+        with pytest.raises(DataError, match=r"at most 3136000 data bytes"):
+            data.read_idx(f, expected_shape=(4000, 28, 28), max_bytes=3136000)
+
+
+def test_sparse_cifar_batch_is_refused_from_its_size_before_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count_opened: list[CountingReader]
+) -> None:
+    folder = tmp_path / "cifar" / "cifar-10-batches-bin"
+    folder.mkdir(parents=True)
+    for member, (images, labels) in cifar_batches(2).items():
+        (folder / member).write_bytes(cifar_record_bytes(images, labels))
+    sparse_file(folder / "test_batch.bin", b"\x01" * 3073, 4 << 30)
+    monkeypatch.setitem(data.REGISTRY, "cifar10", cifar_source(b"", 2, ()))
+    with pytest.raises(DataError, match=r"\(6146 bytes\), got 4294967296 bytes"):
+        load_dataset("cifar10", data_dir=tmp_path / "cifar", download=False)
+    assert count_opened[-1].total == 0  # the sparse batch: its size refused it
+    assert sum(r.total for r in count_opened) == 5 * 2 * 3073  # the five good batches
+
+
+def test_sparse_cifar_archive_is_refused_from_its_size(
+    tmp_path: Path, count_opened: list[CountingReader]
+) -> None:
+    spec = data.REGISTRY["cifar10"].files["archive"]
+    sparse_file(tmp_path / spec.filename, b"\x1f\x8b", 4 << 30)
+    with pytest.raises(DataError, match=rf"at most {spec.stored_limit} bytes"):
+        load_dataset("cifar10", data_dir=tmp_path, download=False)
+    assert sum(r.total for r in count_opened) == 0
+
+
+def test_cifar_member_with_a_huge_declared_size_is_refused_from_its_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A tar header claiming 2 GiB for a batch, with no data behind it: refused on the header.
+    info = tarfile.TarInfo("cifar-10-batches-bin/data_batch_1.bin")
+    info.size = 2 << 30
+    archive = tmp_path / "cifar-10-binary.tar.gz"
+    archive.write_bytes(gzip.compress(info.tobuf(format=tarfile.GNU_FORMAT) + b"\x00" * 512))
+    monkeypatch.setitem(data.REGISTRY, "cifar10", cifar_source(b"", 2, ()))
+    files = {"archive": FileSpec(archive.name, shape=(2, 3, 32, 32), max_label=9)}
+    monkeypatch.setitem(data.REGISTRY, "cifar10", DatasetSource((), files))
+    with pytest.raises(DataError, match=r"got 2147483648 by") as error:
+        load_dataset("cifar10", data_dir=tmp_path, download=False)
+    assert "\n" not in str(error.value) and "download cifar-10-binary.tar.gz" in str(error.value)
+
+
+def test_cifar_archive_with_too_many_members_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extra = [_member(f"cifar-10-batches-bin/x{i}") for i in range(40)]
+    blob = cifar_tarball(tmp_path / "cifar-10-binary.tar.gz", cifar_batches(2), extra=extra)
+    monkeypatch.setitem(data.REGISTRY, "cifar10", cifar_source(blob, 2, ()))
+    with pytest.raises(DataError, match="at most 32 members"):
+        load_dataset("cifar10", data_dir=tmp_path, download=False)
+
+
+def test_size_limits_of_the_registry_admit_the_real_files() -> None:
+    # Upstream sizes (the bytes the mirrors serve) must fit under every limit derived for them,
+    # and each decompressed IDX size is the header plus one byte per element.
+    for source in data.REGISTRY.values():
+        for spec in source.files.values():
+            assert spec.size is not None and spec.size <= spec.stored_limit
+            assert spec.size < spec.download_limit <= spec.size * 1.01 + 65536
+    fashion = data.REGISTRY["fashion-mnist"].files
+    assert [fashion[r].content_bytes for r in fashion] == [47040016, 60008, 7840016, 10008]
+    cifar = data.REGISTRY["cifar10"].files["archive"]
+    assert cifar.content_bytes >= 6 * 10000 * 3073
+
+
+def test_cifar_content_bound_covers_a_written_archive(tmp_path: Path) -> None:
+    blob = cifar_tarball(tmp_path / "c.tar.gz", cifar_batches(3), extra=[_member("readme.html")])
+    spec = cifar_source(blob, 3, ()).files["archive"]
+    assert len(gzip.decompress(blob)) <= spec.content_bytes
+    assert verify_file(tmp_path / "c.tar.gz", spec) == "md5"
+
+
+# --------------------------------------------------------------------------------------------------
+# Download caps
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def count_downloaded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the bytes every response hands to the downloader."""
+    counts: list[int] = []
+    real = urllib.request.urlopen
+
+    def counting(*args: object, **kwargs: object):
+        response = real(*args, **kwargs)
+        counts.append(0)
+        index = len(counts) - 1
+        read = response.read
+
+        def counted_read(n: int = -1) -> bytes:
+            out = read(n)
+            counts[index] += len(out)
+            return out
+
+        response.read = counted_read
+        return response
+
+    monkeypatch.setattr(urllib.request, "urlopen", counting)
+    return counts
+
+
+def test_download_from_dev_zero_is_capped(tmp_path: Path, count_downloaded: list[int]) -> None:
+    dest = tmp_path / "out" / "f.bin"
+    with pytest.raises(DataError, match=r"at most 1048576 bytes, got more") as info:
+        download_file("file:///dev/zero", dest, checksum="0" * 32, max_bytes=1 << 20)
+    assert "\n" not in str(info.value)
+    assert count_downloaded == [(1 << 20) + 1]
+    assert leftovers(dest.parent) == []
+
+
+def test_load_dataset_mirror_pointing_at_dev_zero_is_capped_at_the_known_size(
+    tmp_path: Path, isolated_cache: Path, count_downloaded: list[int]
+) -> None:
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / FASHION_IMAGES).symlink_to("/dev/zero")
+    spec = data.REGISTRY["fashion-mnist"].files["train_images"]
+    with pytest.raises(DataError, match=rf"at most {spec.download_limit} bytes") as info:
+        load_dataset("fashion-mnist", mirrors=[mirror.as_uri()], data_dir=tmp_path / "d")
+    assert "\n" not in str(info.value) and "manually into" in str(info.value)
+    assert count_downloaded == [spec.download_limit + 1]
+    assert leftovers(tmp_path / "d") == []
+
+
+def test_download_with_too_large_content_length_is_refused_before_reading(
+    served: tuple[Path, str], tmp_path: Path, count_downloaded: list[int]
+) -> None:
+    root, base = served
+    (root / "big.bin").write_bytes(b"x" * 5000)
+    with pytest.raises(DataError, match=r"at most 4096 bytes, got a Content-Length of 5000"):
+        download_file(f"{base}/big.bin", tmp_path / "big.bin", checksum="0" * 32, max_bytes=4096)
+    assert count_downloaded == [0]
+    got = download_file(
+        f"{base}/big.bin",
+        tmp_path / "big.bin",
+        checksum=f"md5:{md5(b'x' * 5000)}",
+        max_bytes=5000,
+    )
+    assert got.read_bytes() == b"x" * 5000
+
+
+class _EndlessHandler(_QuietHandler):
+    """Serves zeros without a Content-Length until the client hangs up."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.end_headers()
+        try:
+            while True:
+                self.wfile.write(b"\x00" * 65536)
+        except OSError:
+            pass
+
+
+def test_endless_http_body_without_length_is_capped(
+    tmp_path: Path, count_downloaded: list[int]
+) -> None:
+    with local_server(_EndlessHandler) as base:
+        with pytest.raises(DataError, match=r"at most 300000 bytes, got more"):
+            download_file(f"{base}/zeros", tmp_path / "z", checksum="0" * 32, max_bytes=300000)
+    assert count_downloaded[0] <= 300001
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("max_bytes", [0, -5, 1.5, "10"])
+def test_download_file_bad_max_bytes(tmp_path: Path, max_bytes: object) -> None:
+    with pytest.raises(InvalidParameterError, match="max_bytes as an integer >= 1"):
+        download_file(
+            (tmp_path / "x").as_uri(), tmp_path / "y", checksum="0" * 32, max_bytes=max_bytes
+        )  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------------
+# Progress bar
+# --------------------------------------------------------------------------------------------------
+
+
+def test_download_progress_bar_shows_bytes_and_total(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blob = bytes(range(256)) * 40  # 10240 bytes = 10.0 KiB
+    (tmp_path / "f.bin").write_bytes(blob)
+    download_file(
+        (tmp_path / "f.bin").as_uri(), tmp_path / "o.bin", checksum=md5(blob), progress=True
+    )
+    err = capsys.readouterr().err
+    assert "f.bin" in err and "10.0k/10.0k" in err and "100%" in err
+    download_file((tmp_path / "f.bin").as_uri(), tmp_path / "p.bin", checksum=md5(blob))
+    assert capsys.readouterr().err == ""  # off by default
+
+
+def test_download_progress_is_silent_without_tqdm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # import raises ImportError
+    blob = b"abc" * 100
+    (tmp_path / "f.bin").write_bytes(blob)
+    got = download_file(
+        (tmp_path / "f.bin").as_uri(), tmp_path / "o.bin", checksum=md5(blob), progress=True
+    )
+    assert got.read_bytes() == blob and capsys.readouterr().err == ""
+
+
+def test_load_dataset_progress_reports_each_download(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tiny = TinyIdx(tmp_path / "upstream")
+    monkeypatch.setitem(data.REGISTRY, "mnist", tiny.source(((tmp_path / "upstream").as_uri(),)))
+    tiny.check(load_dataset("mnist", data_dir=tmp_path / "d", progress=True))
+    err = capsys.readouterr().err
+    for name in IDX_NAMES.values():
+        assert name in err
+    tiny.check(load_dataset("mnist", data_dir=tmp_path / "d", progress=True))
+    assert capsys.readouterr().err == ""  # nothing downloaded, nothing shown
+
+
+# --------------------------------------------------------------------------------------------------
+# Padding to 32 x 32
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scale", ["unit", "raw"])
+def test_pad_gives_zero_bordered_32x32_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scale: str
+) -> None:
+    tiny = TinyIdx(tmp_path / "f")
+    monkeypatch.setitem(data.REGISTRY, "fashion-mnist", tiny.source(()))
+    plain = load_dataset("fashion-mnist", data_dir=tiny.folder, download=False, scale=scale)
+    padded = load_dataset("fashion-mnist", data_dir=tiny.folder, download=False, scale=scale, pad=2)
+    assert padded.input_shape == (1, 32, 32) and padded.x_train.shape == (20, 1, 32, 32)
+    assert padded.x_test.shape == (8, 1, 32, 32) and padded.x_train.dtype == torch.float32
+    for a, b in ((plain.x_train, padded.x_train), (plain.x_test, padded.x_test)):
+        assert torch.equal(torch.nn.functional.pad(a, (2, 2, 2, 2)), b)
+        assert torch.equal(b[..., 2:30, 2:30], a)
+    border = padded.x_train.clone()
+    border[..., 2:30, 2:30] = 0
+    assert not border.any()
+    assert torch.equal(padded.y_train, plain.y_train) and torch.equal(padded.y_test, plain.y_test)
+    zero = load_dataset("fashion-mnist", data_dir=tiny.folder, download=False, scale=scale, pad=0)
+    assert torch.equal(zero.x_train, plain.x_train) and zero.input_shape == (1, 28, 28)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "error", "fragment"),
+    [
+        ("mnist", {"pad": -1}, InvalidParameterError, "pad as an integer >= 0"),
+        ("mnist", {"pad": 1.5}, InvalidParameterError, "pad as an integer >= 0"),
+        ("mnist", {"pad": "2"}, InvalidParameterError, "pad as an integer >= 0"),
+        ("mnist", {"pad": True}, InvalidParameterError, "pad as an integer >= 0"),
+        ("fashion-mnist", {"pad": 29}, InvalidParameterError, r"pad in \[0, 28\]"),
+        ("cifar10", {"pad": 2}, InvalidParameterError, "options of 'cifar10'"),
+        ("digits", {"pad": 2}, InvalidParameterError, "options of 'digits'"),
+        ("mnist", {"progress": "yes"}, InvalidParameterError, "progress as True or False"),
+    ],
+)
+def test_bad_pad_and_progress(
+    tmp_path: Path, name: str, kwargs: dict, error: type[Exception], fragment: str
+) -> None:
+    with pytest.raises(error, match=fragment) as info:
+        load_dataset(name, data_dir=tmp_path, download=False, **kwargs)
+    assert str(info.value).startswith("load_dataset: expected") and "\n" not in str(info.value)
+
+
+@pytest.mark.skipif(
+    not all((DEBIAN_FASHION / n).is_file() for n in IDX_NAMES.values()),
+    reason="Debian's package is missing (apt-get install dataset-fashion-mnist)",
+)
+def test_debian_fashion_mnist_padded_to_32(isolated_cache: Path) -> None:
+    d = load_dataset("fashion-mnist", download=False, pad=2)
+    assert d.x_train.shape == (60000, 1, 32, 32) and d.input_shape == (1, 32, 32)
+    assert not d.x_train[..., :2, :].any() and not d.x_train[..., 30:].any()
+    # The first training image of Fashion-MNIST is an ankle boot (label 9).
+    assert d.y_train[0].item() == 9 and float(d.x_train[0].max()) == 1.0
+
+
+# --------------------------------------------------------------------------------------------------
+# Every loader error is one line naming the file and the fix
+# --------------------------------------------------------------------------------------------------
+
+
+def _damage(tiny: TinyIdx, how: str) -> None:
+    path = tiny.folder / IDX_NAMES["train_images"]
+    raw = tiny.raw["train_images"]
+    blobs = {
+        "truncated gzip": tiny.gz["train_images"][:-20],
+        "wrong header": gzip.compress(b"\x00\x00\x08\x02" + raw[8:], mtime=0),
+        "trailing bytes": gzip.compress(raw + b"\x00", mtime=0),
+        "not gzip, not idx": b"<html>not found</html>",
+        "wrong shape": gzip.compress(idx_bytes(tiny.arrays["train_images"][:-1]), mtime=0),
+    }
+    path.write_bytes(blobs[how])
+
+
+@pytest.mark.parametrize(
+    "how", ["truncated gzip", "wrong header", "trailing bytes", "not gzip, not idx", "wrong shape"]
+)
+def test_every_corrupt_idx_gives_one_line_with_the_file_and_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    tiny = TinyIdx(tmp_path / "d")
+    monkeypatch.setitem(data.REGISTRY, "mnist", tiny.source((), content_sha=True))
+    _damage(tiny, how)
+    with pytest.raises(DataError) as info:
+        load_dataset("mnist", data_dir=tiny.folder, download=False)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("load_dataset: expected")
+    assert str(tiny.folder / IDX_NAMES["train_images"]) in message
+    assert "download" in message.lower()

@@ -59,7 +59,7 @@ def make_table(*, runs: int = 2, steps: int = 30, split_names=("train",), seed: 
                         "status": "skipped" if skipped else "ok",
                     }
                     for f in FIELDS:
-                        cols[f].append(row[f])
+                        cols[f].append(row.get(f, np.nan))
     return {
         f: np.array(v, dtype=object if f in ("split", "layer", "status") else None)
         for f, v in cols.items()

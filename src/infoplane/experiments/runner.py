@@ -1,32 +1,34 @@
 """Train a network and track its information plane: the engine behind ``infoplane run``.
 
-A run directory holds::
-
-    config.json          the resolved configuration
-    history.csv          one record per (run, split, epoch, step, layer) (+ history.meta.json)
-    metrics.csv          loss and accuracy per (run, split, epoch)
-    checkpoints/run<K>.pt  model, optimizer, width states and RNG states at the last epoch end
-    state.json           which runs are complete
-    figures/, report.md, report.html
+A run directory's files are named by :class:`infoplane.schema.RunDir`. While a run writes there
+it holds an exclusive lock on ``.lock``, so a second run on the same directory stops at once.
 
 Determinism: every random choice derives from ``seed + run`` (the weights), or from a generator
 seeded by ``(seed, run, epoch)`` (the shuffling) or ``(seed, run, step)`` (the test batch), so a
 resumed run repeats exactly what an uninterrupted one does. Files are saved after each epoch,
 history before checkpoint, each atomically: a crash at any point loses at most the current epoch,
-which the resumed run measures again.
+which the resumed run measures again. A resume checks that the history covers every step that
+the checkpoints do, loads checkpoints without executing code (``weights_only=True``), and
+removes temporary files a killed run left behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import json
+import os
+import platform
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from infoplane._version import __version__
 from infoplane.errors import HistoryError, InvalidParameterError
 from infoplane.experiments.config import ExperimentConfig
 from infoplane.experiments.data import DatasetSplits, load_dataset
@@ -34,8 +36,12 @@ from infoplane.experiments.models import build_model
 from infoplane.history import History
 from infoplane.io import atomic_open, atomic_write_text, read_table, write_table
 from infoplane.plane import InformationPlane
+from infoplane.schema import METRIC_FIELDS, RunDir
 
-METRIC_FIELDS = ("run", "split", "epoch", "step", "loss", "accuracy")
+try:  # POSIX advisory locks; elsewhere a run directory is not locked
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 
 def _generator(*keys: int) -> torch.Generator:
@@ -91,12 +97,13 @@ class Experiment:
         run_dir: str | Path,
         *,
         progress: bool = True,
-        on_epoch_end: Callable[[int, int], None] | None = None,
+        command: list[str] | None = None,
     ) -> None:
         self.config = config.validate()
         self.run_dir = Path(run_dir)
+        self.files = RunDir(run_dir)
         self.progress = progress
-        self.on_epoch_end = on_epoch_end
+        self.command = list(sys.argv if command is None else command)
         self.device = torch.device(config.device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise InvalidParameterError(
@@ -107,31 +114,39 @@ class Experiment:
     # ----------------------------------------------------------------------------- files
     @property
     def history_path(self) -> Path:
-        return self.run_dir / "history.csv"
+        return self.files.history
 
     @property
     def metrics_path(self) -> Path:
-        return self.run_dir / "metrics.csv"
-
-    def _checkpoint_path(self, run: int) -> Path:
-        return self.run_dir / "checkpoints" / f"run{run}.pt"
+        return self.files.metrics
 
     def _state(self) -> dict[str, Any]:
-        path = self.run_dir / "state.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"done": []}
+        path = self.files.state
+        if not path.is_file():
+            return {"done": []}
+        state = _read_json(path)
+        done = state.get("done") if isinstance(state, dict) else None
+        if not isinstance(done, list) or not all(isinstance(r, int) for r in done):
+            raise HistoryError(
+                f"infoplane run: expected {{'done': [run, ...]}} in {path}, got {state!r}. "
+                "Delete the file to re-run the unfinished runs from their checkpoints."
+            )
+        return state
 
     def _save_state(self, state: dict[str, Any]) -> None:
-        atomic_write_text(self.run_dir / "state.json", json.dumps(state, indent=2))
+        atomic_write_text(self.files.state, json.dumps(state, indent=2))
 
     def prepare(self, *, resume: bool) -> None:
         """Create the run directory and write the configuration (or check it on resume)."""
-        config_path = self.run_dir / "config.json"
+        config_path = self.files.config
         if resume:
             if not config_path.is_file():
                 raise HistoryError(
                     f"infoplane run: expected a run to resume in {self.run_dir}, got no "
                     "config.json there. Start a new run without --resume."
                 )
+            _read_json(config_path)
+            _remove_stale_temporaries(self.run_dir)
             return
         if config_path.exists():
             raise HistoryError(
@@ -147,6 +162,51 @@ class Experiment:
                 f"({exc.strerror}). Choose another --out."
             ) from exc
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold an exclusive lock on the run directory for the run's lifetime."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.files.lock, "a+") as fh:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    raise HistoryError(
+                        f"infoplane run: expected {self.run_dir} to be free, got another run "
+                        "writing there. Wait for it to finish, or choose another --out."
+                    ) from None
+            try:
+                yield
+            finally:
+                if fcntl is not None:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    def _write_provenance(self, started: float, *, resume: bool, finished: bool) -> None:
+        previous = _read_json(self.files.provenance) if self.files.provenance.is_file() else {}
+        sessions = previous.get("sessions", []) if isinstance(previous, dict) else []
+        entry = {
+            "command": self.command,
+            "resume": resume,
+            "start": _iso(started),
+            "end": _iso(time.time()) if finished else None,
+            "duration_s": round(time.time() - started, 3) if finished else None,
+        }
+        if sessions and sessions[-1].get("start") == entry["start"]:
+            sessions[-1] = entry
+        else:
+            sessions.append(entry)
+        provenance = {
+            "infoplane": __version__,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "device": str(self.device),
+            "threads": torch.get_num_threads(),
+            "sessions": sessions,
+            "duration_s": round(sum(s["duration_s"] or 0.0 for s in sessions), 3),
+        }
+        atomic_write_text(self.files.provenance, json.dumps(provenance, indent=2))
+
     # ----------------------------------------------------------------------------- pieces
     def load_data(self) -> DatasetSplits:
         c = self.config
@@ -155,6 +215,7 @@ class Experiment:
             data_dir=c.data_dir,
             download=c.download,
             seed=c.seed,
+            progress=self.progress,
             **c.dataset_options,
         )
 
@@ -211,18 +272,80 @@ class Experiment:
             torch.set_num_threads(c.threads)
         data = self.load_data()  # before any file is written: a data problem leaves no run dir
         self.prepare(resume=resume)
-        history = (
-            History.load(self.history_path) if resume and self.history_path.is_file() else History()
-        )
-        metrics = _load_metrics(self.metrics_path) if resume else []
-        state = self._state() if resume else {"done": []}
-        for run in range(c.runs):
-            if run in state["done"]:
-                continue
-            self._train_one(run, data, history, metrics, resume=resume)
-            state["done"].append(run)
-            self._save_state(state)
+        with self._locked():
+            started = time.time()
+            self._write_provenance(started, resume=resume, finished=False)
+            history = (
+                History.load(self.history_path)
+                if resume and self.history_path.is_file()
+                else History()
+            )
+            if resume:
+                self._check_history_covers_checkpoints(history)
+            metrics = _load_metrics(self.metrics_path) if resume else []
+            state = self._state() if resume else {"done": []}
+            for run in range(c.runs):
+                if run in state["done"]:
+                    continue
+                self._train_one(run, data, history, metrics, resume=resume)
+                state["done"].append(run)
+                self._save_state(state)
+            self._write_provenance(started, resume=resume, finished=True)
         return self.run_dir
+
+    def _load_checkpoint(self, run: int) -> dict[str, Any] | None:
+        path = self.files.checkpoint(run)
+        if not path.is_file():
+            return None
+        try:
+            # weights_only: a checkpoint holds tensors and plain containers only, so a crafted
+            # file in a shared run directory cannot execute code when it is loaded.
+            ckpt = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise HistoryError(
+                f"infoplane run: expected a checkpoint of plain tensors in {path}, got a file "
+                f"that cannot be loaded safely ({reason[:160]}). Delete it to re-run run {run} "
+                "from its start."
+            ) from None
+        if not isinstance(ckpt, dict) or not {"model", "epoch", "step"} <= set(ckpt):
+            raise HistoryError(
+                f"infoplane run: expected an infoplane checkpoint in {path}, got another object. "
+                f"Delete it to re-run run {run} from its start."
+            )
+        return ckpt
+
+    def _check_history_covers_checkpoints(self, history: History) -> None:
+        """Refuse to resume when the history lacks steps that a checkpoint says were measured:
+        continuing would leave a silent hole in the records."""
+        c = self.config
+        for run in range(c.runs):
+            ckpt = self._load_checkpoint(run)
+            if ckpt is None:
+                continue
+            step = int(ckpt["step"])
+            expected = step if c.protocol != "step" else step - step % c.every
+            last = history.last_step(run=run)
+            if expected > 0 and (last is None or last < expected):
+                raise HistoryError(
+                    f"infoplane run: expected {self.history_path} to hold run {run}'s records "
+                    f"up to step {expected}, which its checkpoint covers, got "
+                    f"{'none' if last is None else f'records up to step {last}'}. Restore the "
+                    "history file, or start a new run."
+                )
+
+    def _resume_point(self, run: int, model, optimizer, plane) -> tuple[int, int]:
+        """Load run ``run``'s checkpoint into the pieces; return ``(start_epoch, step)``."""
+        ckpt = self._load_checkpoint(run)
+        if ckpt is None:
+            return 0, 0
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        plane.load_state_dict(ckpt["plane"])
+        torch.set_rng_state(ckpt["rng_cpu"])
+        if ckpt.get("rng_cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ckpt["rng_cuda"])
+        return ckpt["epoch"] + 1, ckpt["step"]
 
     def _train_one(
         self,
@@ -236,28 +359,16 @@ class Experiment:
         c = self.config
         model, optimizer = self.build(run, data)
         plane = self._plane(model, run, history)
-        start_epoch, step = 0, 0
-        ckpt_path = self._checkpoint_path(run)
-        if resume and ckpt_path.is_file():
-            ckpt = torch.load(ckpt_path, map_location=self.device, weights_only=False)
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            plane.load_state_dict(ckpt["plane"])
-            torch.set_rng_state(ckpt["rng_cpu"])
-            if ckpt.get("rng_cuda") is not None and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(ckpt["rng_cuda"])
-            start_epoch, step = ckpt["epoch"] + 1, ckpt["step"]
+        start_epoch, step = self._resume_point(run, model, optimizer, plane) if resume else (0, 0)
         # Drop whatever this run recorded after its checkpoint: it is measured again.
         history.truncate(after_step=step if start_epoch > 0 else -1, run=run)
         # Metric rows carry 1-based epochs: the checkpointed epoch is number start_epoch.
         metrics[:] = [m for m in metrics if m["run"] != run or m["epoch"] <= start_epoch]
-
-        n_train = data.n_train
-        steps_per_epoch = n_train // c.batch_size
+        steps_per_epoch = data.n_train // c.batch_size
         if steps_per_epoch == 0:
             raise InvalidParameterError(
-                f"infoplane run: expected batch_size <= the {n_train} training samples, got "
-                f"{c.batch_size}. Lower --batch-size."
+                f"infoplane run: expected batch_size <= the {data.n_train} training samples, "
+                f"got {c.batch_size}. Lower --batch-size."
             )
         probes = self._probes(run, data)
         if start_epoch == 0 and probes:
@@ -267,48 +378,15 @@ class Experiment:
             f"{c.preset} run {run + 1}/{c.runs}",
             self.progress,
         )
-        loss_fn = nn.CrossEntropyLoss()
-        last: dict[str, Any] = {}
+        loop = _Loop(self, run, data, model, optimizer, plane, bar)
         try:
             for epoch in range(start_epoch, c.epochs):
-                model.train()
-                order = torch.randperm(n_train, generator=_generator(c.seed, run, epoch))
-                loss_sum, correct, seen = 0.0, 0, 0
-                for b in range(steps_per_epoch):
-                    idx = order[b * c.batch_size : (b + 1) * c.batch_size]
-                    xb = data.x_train[idx].to(self.device)
-                    yb = data.y_train[idx].to(self.device)
-                    optimizer.zero_grad(set_to_none=True)
-                    logits = model(xb)
-                    loss = loss_fn(logits, yb)
-                    loss.backward()
-                    optimizer.step()
-                    step += 1
-                    loss_sum += float(loss.detach()) * len(idx)
-                    correct += int((logits.argmax(1) == yb).sum())
-                    seen += len(idx)
-                    if c.protocol in ("step", "both") and step % c.every == 0:
-                        last = self._measure_step(plane, data, xb, yb, run, step, epoch) or last
-                    bar.update(
-                        1,
-                        epoch=epoch + 1,
-                        loss=f"{loss_sum / seen:.3f}",
-                        acc=f"{correct / seen:.3f}",
-                        **_postfix(last),
-                    )
+                step, train_metrics = loop.epoch(epoch, step, steps_per_epoch)
                 if probes:
-                    last = self._measure_probes(plane, probes, step=step, epoch=epoch + 1) or last
+                    result = self._measure_probes(plane, probes, step=step, epoch=epoch + 1)
+                    loop.last = result or loop.last
                 test_loss, test_acc = self.evaluate(model, data.x_test, data.y_test)
-                metrics.append(
-                    {
-                        "run": run,
-                        "split": "train",
-                        "epoch": epoch + 1,
-                        "step": step,
-                        "loss": loss_sum / seen,
-                        "accuracy": correct / seen,
-                    }
-                )
+                metrics.append({"run": run, "split": "train", **train_metrics})
                 metrics.append(
                     {
                         "run": run,
@@ -320,8 +398,6 @@ class Experiment:
                     }
                 )
                 self._save_epoch(model, optimizer, plane, history, metrics, run, epoch, step)
-                if self.on_epoch_end is not None:
-                    self.on_epoch_end(run, epoch)
         finally:
             bar.close()
 
@@ -343,10 +419,13 @@ class Experiment:
         return out
 
     def _measure_probes(self, plane, probes, *, step: int, epoch: int) -> dict[str, Any]:
-        result = {}
+        result: dict[str, Any] = {}
         for split, xy in probes.items():
-            result = plane.measure_probe(
-                xy, step=step, split=split, epoch=epoch, batch_size=self.config.measure_n
+            result = (
+                plane.measure_probe(
+                    xy, step=step, split=split, epoch=epoch, batch_size=self.config.measure_n
+                )
+                or result
             )
         return result
 
@@ -380,8 +459,78 @@ class Experiment:
                 "step": step,
                 "run": run,
             },
-            self._checkpoint_path(run),
+            self.files.checkpoint(run),
         )
+
+
+class _Loop:
+    """The training iterations of one epoch, with the per-step measurements."""
+
+    def __init__(self, exp: Experiment, run, data, model, optimizer, plane, bar) -> None:
+        self.exp, self.run, self.data = exp, run, data
+        self.model, self.optimizer, self.plane, self.bar = model, optimizer, plane, bar
+        self.loss_fn = nn.CrossEntropyLoss()
+        self.last: dict[str, Any] = {}
+
+    def epoch(self, epoch: int, step: int, steps: int) -> tuple[int, dict[str, Any]]:
+        """Train one epoch from ``step``; return the new step and the epoch's train metrics."""
+        c, data = self.exp.config, self.data
+        self.model.train()
+        order = torch.randperm(data.n_train, generator=_generator(c.seed, self.run, epoch))
+        loss_sum, correct, seen = 0.0, 0, 0
+        for b in range(steps):
+            idx = order[b * c.batch_size : (b + 1) * c.batch_size]
+            xb = data.x_train[idx].to(self.exp.device)
+            yb = data.y_train[idx].to(self.exp.device)
+            self.optimizer.zero_grad(set_to_none=True)
+            logits = self.model(xb)
+            loss = self.loss_fn(logits, yb)
+            loss.backward()
+            self.optimizer.step()
+            step += 1
+            loss_sum += float(loss.detach()) * len(idx)
+            correct += int((logits.argmax(1) == yb).sum())
+            seen += len(idx)
+            if c.protocol in ("step", "both") and step % c.every == 0:
+                result = self.exp._measure_step(self.plane, data, xb, yb, self.run, step, epoch)
+                self.last = result or self.last
+            self.bar.update(
+                1,
+                epoch=epoch + 1,
+                loss=f"{loss_sum / seen:.3f}",
+                acc=f"{correct / seen:.3f}",
+                **_postfix(self.last),
+            )
+        return step, {
+            "epoch": epoch + 1,
+            "step": step,
+            "loss": loss_sum / seen,
+            "accuracy": correct / seen,
+        }
+
+
+def _read_json(path: Path) -> Any:
+    """A JSON file of the run directory, or one clear line when it is damaged."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HistoryError(
+            f"infoplane run: expected JSON in {path}, got a damaged file ({exc}). Restore it, "
+            "or start a new run."
+        ) from None
+
+
+def _iso(t: float) -> str:
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _remove_stale_temporaries(run_dir: Path) -> None:
+    """Remove the temporary files of atomic writes that a killed run left (``.NAME.*.tmp``)."""
+    for folder in (run_dir, RunDir(run_dir).checkpoints):
+        if folder.is_dir():
+            for path in folder.glob(".*.tmp"):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
 
 
 def _postfix(result: dict[str, Any]) -> dict[str, str]:
@@ -404,14 +553,3 @@ def _load_metrics(path: Path) -> list[dict[str, Any]]:
         }
         for i in range(n)
     ]
-
-
-def run_experiment(
-    config: ExperimentConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = True
-) -> Path:
-    """Run ``config`` into ``run_dir`` (or resume it), then write figures and the report."""
-    out = Experiment(config, run_dir, progress=progress).run(resume=resume)
-    from infoplane.report import write_report
-
-    write_report(out)
-    return out
