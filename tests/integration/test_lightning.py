@@ -133,3 +133,32 @@ def test_bad_options_are_refused() -> None:
         InformationPlaneCallback(every=-1)
     with pytest.raises(ValueError, match="without 'model'/'every'"):
         InformationPlaneCallback(model=nn.Linear(2, 2))
+
+
+def test_ddp_spawn_measures_on_every_rank_and_writes_once(tmp_path: Path) -> None:
+    """Two gloo processes: each measures (the shards are gathered), rank 0 alone writes."""
+    pl.seed_everything(0, verbose=False)
+    callback = InformationPlaneCallback(["net.1"], every=2, batch_size=BATCH, controls=())
+    t = pl.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp_spawn",
+        default_root_dir=str(tmp_path),
+        logger=pl.loggers.CSVLogger(str(tmp_path), name="logs"),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=[callback],
+    )
+    train, val = loaders()
+    t.fit(example.Classifier(), train, val)
+    written = sorted(tmp_path.rglob("history.csv"))
+    assert written == [tmp_path / "logs" / "version_0" / "history.csv"]
+    history = History.load(written[0])
+    train_rows = [r for r in history if r["split"] == "train"]
+    # 48 samples over 2 ranks in batches of 12: 2 steps per epoch, each measured on 2 x 12
+    assert sorted({r["step"] for r in train_rows}) == [2]
+    assert {r["n"] for r in train_rows} == {2 * BATCH}
+    assert {r["n"] for r in history if r["split"] == VAL_SPLIT} == {N_VAL}
+    assert not list(tmp_path.glob("*.csv"))  # no stray files from rank 1

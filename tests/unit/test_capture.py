@@ -852,3 +852,14 @@ def test_plane_measures_a_traced_models_functional_activations() -> None:
     assert result["functional.relu"]["i_xt"] == pytest.approx(i_xt, abs=1e-9)
     assert result["functional.relu"]["i_ty"] == pytest.approx(i_ty, abs=1e-9)
     assert_no_hooks(traced)
+
+
+@pytest.mark.parametrize(("exc", "exc_type"), EXCEPTIONS)
+def test_patterns_and_calls_leave_no_hook_when_the_forward_raises(
+    x6: torch.Tensor, exc: BaseException, exc_type: type[BaseException]
+) -> None:
+    model = small_mlp(tail=Raising(exc))
+    with pytest.raises(exc_type), capture(model, ["act*", "fc2:0", model.tail]) as acts:
+        model(x6)
+    assert list(acts) == ["act1", "fc2:0", "act2"]
+    assert_no_hooks(model)
