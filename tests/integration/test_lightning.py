@@ -162,3 +162,27 @@ def test_ddp_spawn_measures_on_every_rank_and_writes_once(tmp_path: Path) -> Non
     assert {r["n"] for r in train_rows} == {2 * BATCH}
     assert {r["n"] for r in history if r["split"] == VAL_SPLIT} == {N_VAL}
     assert not list(tmp_path.glob("*.csv"))  # no stray files from rank 1
+
+
+def test_tensorboard_logger_gets_scalars_and_figures(tmp_path: Path) -> None:
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    pl.seed_everything(0, verbose=False)
+    callback = InformationPlaneCallback(["net.1"], every=1, val=False, figure_every=3)
+    t = pl.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        default_root_dir=str(tmp_path),
+        logger=pl.loggers.TensorBoardLogger(str(tmp_path), name="tb"),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[callback],
+    )
+    train, val = loaders()
+    t.fit(example.Classifier(), train, val)
+    events = accumulator.EventAccumulator(t.log_dir)
+    events.Reload()
+    assert [e.step for e in events.Images("infoplane/train/information_plane")] == [3]
+    i_xt = [(e.step, e.value) for e in events.Scalars("infoplane/train/net.1/i_xt")]
+    want = [(r["step"], r["i_xt"]) for r in callback.plane.history if r["layer"] == "net.1"]
+    assert [s for s, _ in i_xt] == [s for s, _ in want] == [1, 2, 3, 4]
+    assert [v for _, v in i_xt] == pytest.approx([v for _, v in want], rel=1e-6)  # float32

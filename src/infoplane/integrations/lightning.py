@@ -9,8 +9,9 @@ LightningModule when the fit starts and
 * measures the validation dataloader once per validation epoch (``val=True``) in mini-batches of
   ``batch_size``, averaged (:meth:`~infoplane.InformationPlane.measure_probe`), as split
   ``"val"``;
-* logs every measurement to the trainer's loggers (``log_metrics`` with the names of
-  :func:`infoplane.loggers.scalars`) and to any infoplane ``loggers``;
+* logs every measurement to the trainer's loggers (a TensorBoard logger also gets an
+  information-plane figure every ``figure_every`` measurements; others get ``log_metrics``
+  with the names of :func:`infoplane.loggers.scalars`) and to any infoplane ``loggers``;
 * saves the history as ``history.csv`` (:class:`infoplane.schema.RunDir`) in the trainer's log
   directory after every epoch and at the end of the fit (or at ``path``);
 * stores the width states (moving averages) in Lightning checkpoints, so a fit resumed with
@@ -35,8 +36,9 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import move_data_to_device
 
 from infoplane import distributed as ddp
+from infoplane.functional._validation import check_integer
 from infoplane.integrations import PlaneCallbackOptions
-from infoplane.loggers import Logger, make_logger, scalars
+from infoplane.loggers import Logger, TensorBoardLogger, make_logger, scalars
 from infoplane.plane import InformationPlane
 from infoplane.schema import RunDir
 
@@ -45,17 +47,38 @@ VAL_SPLIT = "val"
 
 
 class LightningLoggers:
-    """A :class:`~infoplane.loggers.Logger` that forwards to a trainer's loggers."""
+    """A :class:`~infoplane.loggers.Logger` that forwards to a trainer's loggers.
 
-    def __init__(self, trainer: pl.Trainer) -> None:
+    A logger whose ``experiment`` is a TensorBoard ``SummaryWriter`` gets
+    :class:`~infoplane.loggers.TensorBoardLogger` (scalars and an information-plane figure every
+    ``figure_every`` measurements of a split); any other gets the scalars through
+    ``log_metrics``. Called on rank 0 only (by the tracker), where ``experiment`` is real.
+    """
+
+    def __init__(self, trainer: pl.Trainer, *, figure_every: int = 10) -> None:
         self.trainer = trainer
+        self.figure_every = figure_every
+        self._tensorboard: dict[int, TensorBoardLogger] = {}
+
+    def _writer(self, logger: Any) -> TensorBoardLogger | None:
+        if id(logger) not in self._tensorboard:
+            experiment = getattr(logger, "experiment", None)
+            if not callable(getattr(experiment, "add_figure", None)):
+                return None
+            self._tensorboard[id(logger)] = TensorBoardLogger(
+                experiment, figure_every=self.figure_every
+            )
+        return self._tensorboard[id(logger)]
 
     def log_measurement(
         self, result: Mapping[str, Mapping[str, float]], *, split: str, step: int
     ) -> None:
-        metrics = scalars(result, split)
         for logger in self.trainer.loggers:
-            logger.log_metrics(metrics, step=step)
+            writer = self._writer(logger)
+            if writer is not None:
+                writer.log_measurement(result, split=split, step=step)
+            else:
+                logger.log_metrics(scalars(result, split), step=step)
 
 
 class InformationPlaneCallback(Callback, PlaneCallbackOptions):
@@ -70,6 +93,8 @@ class InformationPlaneCallback(Callback, PlaneCallbackOptions):
         path: where to save the history (default ``<trainer.log_dir>/history.csv``).
         loggers: infoplane loggers (or what :func:`~infoplane.loggers.make_logger` takes)
             called beside the trainer's own loggers.
+        figure_every: a TensorBoard logger of the trainer gets the information plane of a split
+            as a figure every ``figure_every`` measurements of it (``0``: never).
         **plane_options: passed to :class:`~infoplane.InformationPlane` (``alpha``, ``width``,
             ``x_width``, ``controls``, ...).
 
@@ -85,9 +110,13 @@ class InformationPlaneCallback(Callback, PlaneCallbackOptions):
         batch_size: int = 100,
         path: str | Path | None = None,
         loggers: Iterable[Any] = (),
+        figure_every: int = 10,
         **plane_options: Any,
     ) -> None:
         self._set_options(layers, every, batch_size, path, plane_options)
+        self.figure_every = check_integer(
+            figure_every, "figure_every", "InformationPlaneCallback", minimum=0
+        )
         self.val = bool(val)
         self.loggers: list[Logger] = [make_logger(obj) for obj in loggers]
         self._pending_state: Mapping[str, Any] | None = None
@@ -100,7 +129,7 @@ class InformationPlaneCallback(Callback, PlaneCallbackOptions):
     # ----------------------------------------------------------------------------- set-up
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self.plane is None:
-            loggers = [LightningLoggers(trainer), *self.loggers]
+            loggers = [LightningLoggers(trainer, figure_every=self.figure_every), *self.loggers]
             self.plane = InformationPlane(
                 pl_module, self.layers, loggers=loggers, **self.plane_options
             )
