@@ -34,18 +34,19 @@ def loaders() -> tuple[DataLoader, DataLoader]:
 
 
 def trainer(root: Path, epochs: int, **kwargs) -> pl.Trainer:
-    return pl.Trainer(
-        max_epochs=epochs,
-        accelerator="cpu",
-        devices=1,
-        default_root_dir=str(root),
-        logger=pl.loggers.CSVLogger(str(root), name="logs"),
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=1,
-        deterministic=True,
-        **kwargs,
-    )
+    """A quiet CPU trainer logging to CSV under ``root``; ``kwargs`` override any setting."""
+    settings = {
+        "max_epochs": epochs,
+        "accelerator": "cpu",
+        "devices": 1,
+        "default_root_dir": str(root),
+        "logger": pl.loggers.CSVLogger(str(root), name="logs"),
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "num_sanity_val_steps": 1,
+        "deterministic": True,
+    }
+    return pl.Trainer(**{**settings, **kwargs})
 
 
 def fit(root: Path, epochs: int, ckpt_path: str | None = None, **options):
@@ -139,15 +140,12 @@ def test_ddp_spawn_measures_on_every_rank_and_writes_once(tmp_path: Path) -> Non
     """Two gloo processes: each measures (the shards are gathered), rank 0 alone writes."""
     pl.seed_everything(0, verbose=False)
     callback = InformationPlaneCallback(["net.1"], every=2, batch_size=BATCH, controls=())
-    t = pl.Trainer(
-        max_epochs=1,
-        accelerator="cpu",
+    t = trainer(
+        tmp_path,
+        1,
         devices=2,
         strategy="ddp_spawn",
-        default_root_dir=str(tmp_path),
-        logger=pl.loggers.CSVLogger(str(tmp_path), name="logs"),
-        enable_progress_bar=False,
-        enable_model_summary=False,
+        deterministic=False,
         num_sanity_val_steps=0,
         callbacks=[callback],
     )
@@ -168,15 +166,8 @@ def test_tensorboard_logger_gets_scalars_and_figures(tmp_path: Path) -> None:
     accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
     pl.seed_everything(0, verbose=False)
     callback = InformationPlaneCallback(["net.1"], every=1, val=False, figure_every=3)
-    t = pl.Trainer(
-        max_epochs=1,
-        accelerator="cpu",
-        default_root_dir=str(tmp_path),
-        logger=pl.loggers.TensorBoardLogger(str(tmp_path), name="tb"),
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[callback],
-    )
+    tensorboard = pl.loggers.TensorBoardLogger(str(tmp_path), name="tb")
+    t = trainer(tmp_path, 1, logger=tensorboard, callbacks=[callback])
     train, val = loaders()
     t.fit(example.Classifier(), train, val)
     events = accumulator.EventAccumulator(t.log_dir)
