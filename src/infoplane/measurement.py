@@ -133,6 +133,19 @@ class BatchMeasurer:
         """The quantities of a row of :meth:`measure`: the estimates, then each control's."""
         return ESTIMATES + tuple(f for c in self.controls for f in CONTROL_FIELDS[c])
 
+    def rename_layers(self, layers: Mapping[str, str]) -> None:
+        """Measure ``layers`` (in this order), each with a copy of the rule and fixed width of
+        ``layers[name]``, a current layer: a module run k times per forward becomes k layers
+        ``name:0`` ... ``name:k-1``. Called before the first measurement (no state is kept)."""
+        rules = self._proto.rules
+        self._proto = WidthState(self._proto.x_rule, {n: rules[b] for n, b in layers.items()})
+        held = self.fixed_widths
+        self.fixed_widths = {
+            **{n: held[b] for n, b in layers.items() if b in held},
+            **({"input": held["input"]} if "input" in held else {}),
+        }
+        self.states.clear()
+
     def state(self, split: str) -> WidthState:
         """The width state of ``split`` (each split has its own moving averages)."""
         if split not in self.states:

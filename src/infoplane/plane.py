@@ -25,7 +25,15 @@ from torch import nn
 
 from infoplane import distributed as ddp
 from infoplane._version import __version__
-from infoplane.capture import capture, default_layers, eval_mode, first_tensor, resolve_layers
+from infoplane.capture import (
+    call_base,
+    capture,
+    default_layers,
+    eval_mode,
+    first_tensor,
+    layer_names,
+    missing_layers,
+)
 from infoplane.errors import (
     InvalidInputError,
     InvalidParameterError,
@@ -33,7 +41,6 @@ from infoplane.errors import (
     LayerNotFoundError,
 )
 from infoplane.functional._validation import (
-    as_tensor,
     check_alpha,
     check_integer,
     check_positive_scalar,
@@ -41,6 +48,8 @@ from infoplane.functional._validation import (
 from infoplane.functional.bandwidth import make_width_rule
 from infoplane.functional.kernels import _labels_to_ids
 from infoplane.history import History
+from infoplane.inputs import LABELS_KEY, PreparedBatch, prepare_batch
+from infoplane.loggers import make_logger
 from infoplane.measurement import BatchMeasurer, LabelKernel
 from infoplane.probe import ProbeAccumulator
 from infoplane.recorder import Recorder, Result
@@ -55,9 +64,11 @@ class InformationPlane:
     Args:
         model: any ``nn.Module``. It is never moved or modified; measurements run in eval mode
             under ``torch.no_grad`` and every module's train/eval flag is restored afterwards.
-        layers: names from ``model.named_modules()``. ``None`` takes ``model.measured_layers``
-            if the model declares it, else every activation module (each block's output after
-            its non-linearity). Results come in forward order.
+        layers: names from ``model.named_modules()``, the modules themselves, or glob patterns
+            over the names (``"features.*"``; :mod:`infoplane.capture`). ``None`` takes
+            ``model.measured_layers`` if the model declares it, else every activation module
+            (each block's output after its non-linearity). Results come in forward order; a
+            module that runs k times per forward gives k layers ``name:0`` ... ``name:k-1``.
         alpha: Rényi order (default 1.01, the paper's).
         x_width: width rule of the input kernel: a positive number (the paper: 8 / sqrt(2) on
             MNIST scaled to [0, 1]), or ``"median"`` (default), ``"knn"``, ``"silverman"``,
@@ -76,8 +87,12 @@ class InformationPlane:
             when a layer produces NaN/Inf; ``"skip"`` warns and records the step as skipped.
         run: run index stored in every record (several seeds in one history).
         history: a :class:`~infoplane.history.History` to extend (e.g. after a restart).
-        writer: optional TensorBoard ``SummaryWriter`` (anything with ``add_scalar``); only
-            rank 0 logs.
+        writer: optional TensorBoard ``SummaryWriter`` or wandb run, wrapped by
+            :func:`infoplane.loggers.make_logger`; only rank 0 logs.
+        loggers: :class:`infoplane.loggers.Logger` objects (or what ``make_logger`` takes)
+            called with every recorded measurement, on rank 0.
+        x_layer: the layer (name or module) whose output is X, instead of the model's input:
+            the embedding module of a model fed token ids (``"bert.embeddings"``).
         controls: the controls measured beside every estimate, on the same activations:
             ``"null"`` (the null floor: I(T;Y) with the labels permuted and I(X;T) with the
             samples of X permuted against T, at the same widths; seeded by split and step) and
@@ -117,6 +132,8 @@ class InformationPlane:
         writer: Any = None,
         controls: Sequence[str] = CONTROLS,
         fixed_widths: Mapping[str, float] | None = None,
+        loggers: Iterable[Any] = (),
+        x_layer: Any = None,
     ) -> None:
         who = "InformationPlane"
         if not isinstance(model, nn.Module):
@@ -125,9 +142,8 @@ class InformationPlane:
             )
         self.model = model
         self.alpha = check_alpha(alpha, who)
-        names = default_layers(model) if layers is None else layers
-        resolve_layers(model, names, who)  # before list(): a str must not become its characters
-        names = list(names)
+        names = layer_names(model, default_layers(model) if layers is None else layers, who)
+        self.x_layer = _check_x_layer(model, x_layer, who)
         if include_output and output_name in names:
             raise InvalidParameterError(
                 f"{who}: expected output_name distinct from the layer names, got {output_name!r}"
@@ -175,7 +191,8 @@ class InformationPlane:
             history = History(config)
         else:
             history.config = {**config, **history.config}
-        self._recorder = Recorder(history, run=run, writer=writer)
+        loggers = [*loggers, writer] if writer is not None else list(loggers)
+        self._recorder = Recorder(history, run=run, loggers=[make_logger(o) for o in loggers])
 
     def _check_fixed_widths(self, fixed: Any, who: str) -> dict[str, float]:
         if fixed is None:
@@ -238,22 +255,24 @@ class InformationPlane:
         )
 
     # ----------------------------------------------------------------------------- forward
-    def _forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One eval-mode, no-grad forward; returns the captured outputs in forward order."""
+    def _forward(self, batch: PreparedBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One eval-mode, no-grad forward; returns X and the captured outputs in forward order."""
         who = "InformationPlane.measure"
+        hooked = self.layers + [n for n in [self.x_layer] if n is not None and n not in self.layers]
         with (
             eval_mode(self.model),
             torch.no_grad(),
-            capture(self.model, self.layers, who=who) as acts,
+            capture(self.model, hooked, who=who) as acts,
         ):
-            out = self.model(x)
-        missing = [n for n in self.layers if n not in acts]
+            out = batch.forward(self.model)
+        missing = missing_layers(hooked, acts)
         if missing:
             raise LayerNotFoundError(
                 f"{who}: expected every named layer to produce an output, got none from "
                 f"{missing}. The forward pass did not run them; name layers that it uses."
             )
-        result = dict(acts)
+        x = batch.x if self.x_layer is None else self._x_of(acts, who)
+        result = {n: t for n, t in acts.items() if n != self.x_layer or n in self.layers}
         if self.include_output:
             logits = first_tensor(out)
             if logits is None or logits.dim() < 2:
@@ -263,23 +282,38 @@ class InformationPlane:
                 )
             result[self.output_name] = torch.softmax(logits.detach().to(torch.float64), dim=1)
         if self._order is None:
-            self._order = list(result)
-        return {n: result[n] for n in self._order}
+            self._set_order(list(result))
+        return x, {n: result[n] for n in self._order}
+
+    def _x_of(self, acts: Mapping[str, torch.Tensor], who: str) -> torch.Tensor:
+        if self.x_layer not in acts:
+            raise InvalidInputError(
+                f"{who}: expected x_layer {self.x_layer!r} to run once per forward, got "
+                f"{[n for n in acts if call_base(n) == self.x_layer]}. Name one call, e.g. "
+                f"x_layer='{self.x_layer}:0'."
+            )
+        _check_finite(acts[self.x_layer], who)
+        return acts[self.x_layer]
+
+    def _set_order(self, order: list[str]) -> None:
+        """Fix the result order; a module run k times per forward becomes k layers ``name:i``,
+        each with a copy of its width rule (before the first measurement)."""
+        if set(order) != set(self.measured_names):
+            self._measurer.rename_layers({n: call_base(n) for n in order})
+            self.layers = [n for n in order if n != self.output_name or not self.include_output]
+            self.history.config["layers"] = self.measured_names
+        self._order = order
 
     # ----------------------------------------------------------------------------- inputs
-    def _check_batch(self, x: Any, y: Any, who: str) -> tuple[torch.Tensor, torch.Tensor]:
-        x = as_tensor(x, "x", who)
-        ids = _labels_to_ids(y, who, None)
-        if x.dim() < 1 or x.shape[0] != ids.shape[0]:
-            raise InvalidInputError(
-                f"{who}: expected x and y with the same number of samples N, got "
-                f"x {tuple(x.shape)} and y {tuple(ids.shape)}."
-            )
-        if x.shape[0] < 2:
-            raise InvalidInputError(f"{who}: expected a batch of N >= 2 samples, got {x.shape[0]}.")
-        if x.is_floating_point() and not bool(torch.isfinite(x).all()):
-            raise InvalidInputError(f"{who}: expected finite x, got NaN/Inf values.")
-        return x, ids.to(x.device)
+    def _prepare(self, x: Any, y: Any, who: str) -> tuple[PreparedBatch, torch.Tensor]:
+        """The batch and its label ids ``[N]``, checked before the forward."""
+        batch = prepare_batch(x, y, x_layer=self.x_layer, who=who)
+        ids = _labels_to_ids(batch.y, who, None)
+        if batch.n < 2:
+            raise InvalidInputError(f"{who}: expected a batch of N >= 2 samples, got {batch.n}.")
+        if batch.x is not None:
+            _check_finite(batch.x, who)
+        return batch, ids
 
     # ----------------------------------------------------------------------------- records
     def _as_result(
@@ -291,15 +325,18 @@ class InformationPlane:
 
     # ----------------------------------------------------------------------------- public API
     def measure(
-        self, x: Any, y: Any, *, step: int, split: str = "train", epoch: int | None = None
+        self, x: Any, y: Any = None, *, step: int, split: str = "train", epoch: int | None = None
     ) -> dict[str, dict[str, float]] | None:
         """Measure one batch, record it, and return ``{layer: {i_xt, i_ty, h_t, h_x, h_y,
         sigma, ...controls}}`` in forward order (bits; sigma in the library's convention), or
         None when the step was skipped (``on_nonfinite="skip"``; the records say ``skipped``).
 
         Args:
-            x: the input batch ``[N, ...]`` (on the device the model expects).
-            y: labels ``[N]`` (integer ids) or one-hot rows ``[N, K]``.
+            x: the input batch ``[N, ...]`` (on the device the model expects), an ``(x, y)``
+                pair, or a mapping such as a Hugging Face ``BatchEncoding`` (the model is called
+                with its entries as keyword arguments; :mod:`infoplane.inputs`).
+            y: labels ``[N]`` (integer ids) or one-hot rows ``[N, K]``; ``None`` takes them
+                from the batch (its second item, or its ``labels`` entry).
             step: the training iteration (the key of the record).
             split: ``"train"``, ``"test"`` or any tag.
             epoch: optional epoch number stored with the record.
@@ -309,8 +346,9 @@ class InformationPlane:
         """
         who = "InformationPlane.measure"
         step = check_integer(step, "step", who, minimum=0)
-        x, ids = self._check_batch(x, y, who)
-        acts = self._forward(x)
+        batch, ids = self._prepare(x, y, who)
+        x, acts = self._forward(batch)
+        ids = ids.to(x.device)
         if ddp.is_distributed():
             x = ddp.all_gather_cat(x)
             ids = ddp.all_gather_cat(ids)
@@ -323,7 +361,7 @@ class InformationPlane:
         return result
 
     def on_train_batch(
-        self, x: Any, y: Any, *, step: int, epoch: int | None = None
+        self, x: Any, y: Any = None, *, step: int, epoch: int | None = None
     ) -> dict[str, dict[str, float]] | None:
         """The paper's protocol: measure the training batch when ``step % every == 0``."""
         if step % self.every != 0:
@@ -344,8 +382,8 @@ class InformationPlane:
         Args:
             data: ``(x, y)`` tensors (split into consecutive mini-batches; a last partial batch
                 is dropped when at least one full batch exists, so every estimate uses the same
-                N), or an iterable of ``(x, y)`` batches such as a DataLoader (batches of fewer
-                than 2 samples are dropped).
+                N), or an iterable of batches such as a DataLoader: ``(x, y)`` pairs or
+                mappings with ``labels`` (batches of fewer than 2 samples are dropped).
             step, split, epoch: the key of the record.
             batch_size: N of each estimate (the paper: 100).
 
@@ -360,15 +398,19 @@ class InformationPlane:
         """
         who = "InformationPlane.measure_probe"
         step = check_integer(step, "step", who, minimum=0)
-        names = self._order or self.measured_names
         columns = self._measurer.columns
-        acc = ProbeAccumulator((len(names), len(columns)))
+        acc = None
         for xb, yb in _batches(data, batch_size, who):
-            xb, ids = self._check_batch(xb, yb, who)
-            acts = self._forward(xb)
-            values = self._measurer.measure(xb, ids, acts, split=split, step=step, update=False)
+            batch, ids = self._prepare(xb, yb, who)
+            xb, acts = self._forward(batch)
+            values = self._measurer.measure(
+                xb, ids.to(xb.device), acts, split=split, step=step, update=False
+            )
+            acc = acc or ProbeAccumulator((len(acts), len(columns)))
             if values is not None:
                 acc.update(values, xb.shape[0])
+        names = self._order or self.measured_names
+        acc = acc or ProbeAccumulator((len(names), len(columns)))
         acc.sync()
         names = self._order or self.measured_names
         result = None
@@ -394,8 +436,9 @@ class InformationPlane:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict` (a state saved by infoplane 0.1.0, with one width state
         shared by every split, is loaded into the train and test splits)."""
+        if state.get("order") and self._order is None:
+            self._set_order(list(state["order"]))
         self._measurer.load_state_dict(state)
-        self._order = state.get("order")
 
     def save(self, path: str | Path) -> Path | None:
         """Save the history (``.csv`` or ``.jsonl``) on rank 0; other ranks do nothing."""
@@ -434,9 +477,30 @@ def _batches(data: Any, batch_size: int, who: str) -> Iterable[tuple[Any, Any]]:
             yield x[start : start + batch_size], y[start : start + batch_size]
         return
     for batch in data:
+        if isinstance(batch, Mapping):
+            if len(batch.get(LABELS_KEY, ())) >= 2:
+                yield batch, None
+            continue
         if not isinstance(batch, (tuple, list)) or len(batch) < 2:
             raise InvalidTypeError(
-                f"{who}: expected batches of (x, y), got {type(batch).__name__}."
+                f"{who}: expected batches of (x, y) or mappings with {LABELS_KEY!r}, got "
+                f"{type(batch).__name__}."
             )
         if len(batch[0]) >= 2:
             yield batch[0], batch[1]
+
+
+def _check_x_layer(model: nn.Module, x_layer: Any, who: str) -> str | None:
+    if x_layer is None:
+        return None
+    names = layer_names(model, [x_layer], who)
+    if len(names) != 1:
+        raise InvalidParameterError(
+            f"{who}: expected x_layer to name one layer, got {x_layer!r} matching {names}."
+        )
+    return names[0]
+
+
+def _check_finite(x: torch.Tensor, who: str) -> None:
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        raise InvalidInputError(f"{who}: expected finite x, got NaN/Inf values.")

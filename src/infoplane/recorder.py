@@ -8,25 +8,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from infoplane import distributed as ddp
 from infoplane.history import History
+from infoplane.loggers import Logger
 from infoplane.schema import ESTIMATES, NO_EPOCH, STATUS_OK, STATUS_SKIPPED
 
 Result = dict[str, dict[str, float]]
-
-#: Quantities sent to a TensorBoard-style writer at each measurement.
-_LOGGED = ("i_xt", "i_ty", "h_t", "sigma")
 
 
 class Recorder:
     """Add measurements of one run to a :class:`~infoplane.history.History` and log them."""
 
-    def __init__(self, history: History, *, run: int, writer: Any = None) -> None:
+    def __init__(self, history: History, *, run: int, loggers: Sequence[Logger] = ()) -> None:
         self.history = history
         self.run = int(run)
-        self.writer = writer
+        self.loggers = list(loggers)
 
     def record(
         self,
@@ -59,10 +56,9 @@ class Recorder:
                     **q,
                 }
             )
-        if result is not None and self.writer is not None and ddp.is_rank_zero():
-            for name, q in result.items():
-                for key in _LOGGED:
-                    self.writer.add_scalar(f"infoplane/{split}/{name}/{key}", q[key], step)
+        if result is not None and ddp.is_rank_zero():
+            for logger in self.loggers:
+                logger.log_measurement(result, split=split, step=step)
 
 
 __all__ = ["Recorder", "Result"]

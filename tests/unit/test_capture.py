@@ -10,7 +10,19 @@ from torch import nn
 
 from helpers.hooks import assert_no_hooks, hooks_report, training_flags
 from infoplane import InformationPlane
-from infoplane.capture import capture, default_layers, eval_mode, first_tensor, hooks_left
+from infoplane.capture import (
+    ACTIVATION_TYPES,
+    FunctionalActivation,
+    capture,
+    default_layers,
+    eval_mode,
+    first_tensor,
+    hooks_left,
+    is_activation,
+    layer_names,
+    missing_layers,
+    trace_functional,
+)
 from infoplane.errors import (
     InfoPlaneError,
     InvalidInputError,
@@ -487,15 +499,30 @@ def test_layer_that_does_not_run_is_named() -> None:
     assert len(plane.history) == 0
 
 
-def test_module_that_runs_twice_is_an_error() -> None:
-    model = SharedTwice()
-    x = torch.randn(8, 4)
-    with pytest.raises(InvalidInputError, match=r"'act' to run once per forward"):
-        with capture(model, ["act"]):
+def test_module_that_runs_twice_is_measured_once_per_call() -> None:
+    model = SharedTwice().eval()
+    x = torch.randn(8, 4, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        first = torch.tanh(x)
+        second = torch.tanh(model.fc1(first))
+        with capture(model, ["fc1", "act"]) as acts:
             model(x)
+        with capture(model, ["act:1"]) as only_second:
+            model(x)
+    assert list(acts) == ["act:0", "fc1", "act:1"]  # forward order, first call renamed in place
+    torch.testing.assert_close(acts["act:0"], first, rtol=0, atol=0)
+    torch.testing.assert_close(acts["act:1"], second, rtol=0, atol=0)
+    assert list(only_second) == ["act:1"]
+    torch.testing.assert_close(only_second["act:1"], second, rtol=0, atol=0)
+    assert missing_layers(["act", "act:1", "act:2", "fc2"], acts) == ["act:2", "fc2"]
     assert_no_hooks(model)
-    with pytest.raises(InvalidInputError, match="second call"):
-        InformationPlane(model, ["act"]).measure(x, torch.arange(8) % 2, step=0)
+
+
+def test_module_called_once_keeps_its_plain_name(x6: torch.Tensor) -> None:
+    model = small_mlp().eval()
+    with torch.no_grad(), capture(model, ["act1", "act2:0"]) as acts:
+        model(x6)
+    assert list(acts) == ["act1", "act2:0"]
     assert_no_hooks(model)
 
 
@@ -575,4 +602,264 @@ def test_default_layers_are_reordered_by_execution() -> None:
     x = torch.randn(10, 4, generator=torch.Generator().manual_seed(6))
     result = InformationPlane(model, x_width=1.0).measure(x, torch.arange(10) % 2, step=0)
     assert list(result) == ["early", "late", "output"]
+    assert_no_hooks(model)
+
+
+# ------------------------------------------------------------------------------------ any model
+def test_activation_types_are_derived_from_torch() -> None:
+    """Independent list: every class torch.nn documents under "Non-linear activations"."""
+    expected = {
+        "ELU", "Hardshrink", "Hardsigmoid", "Hardtanh", "Hardswish", "LeakyReLU", "LogSigmoid",
+        "PReLU", "ReLU", "ReLU6", "RReLU", "SELU", "CELU", "GELU", "Sigmoid", "SiLU", "Mish",
+        "Softplus", "Softshrink", "Softsign", "Tanh", "Tanhshrink", "Threshold", "GLU",
+    }  # fmt: skip
+    assert {cls.__name__ for cls in ACTIVATION_TYPES} == expected
+    for cls in ACTIVATION_TYPES:
+        assert getattr(nn, cls.__name__) is cls
+
+
+class GELUActivation(nn.Module):
+    """Shaped like Hugging Face's transformers.activations.GELUActivation (no children)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.gelu(x)
+
+
+class NewGELUActivation(GELUActivation):
+    pass
+
+
+class GatedReLU(nn.Module):
+    """Has children: a block, not an activation, whatever its name says."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x) * self.gate(x)
+
+
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        (nn.GELU(), True),
+        (nn.Threshold(0.1, 0.0), True),
+        (nn.GLU(), True),
+        (nn.LogSigmoid(), True),
+        (GELUActivation(), True),
+        (NewGELUActivation(), True),
+        (FunctionalActivation("relu"), True),
+        (nn.Softmax(dim=1), False),
+        (nn.LogSoftmax(dim=1), False),
+        (nn.MultiheadAttention(4, 2), False),
+        (nn.Linear(2, 2), False),
+        (nn.Identity(), False),
+        (GatedReLU(), False),
+    ],
+)
+def test_is_activation_rule(module: nn.Module, expected: bool) -> None:
+    assert is_activation(module) is expected
+
+
+def test_default_layers_find_custom_activation_modules() -> None:
+    model = nn.Sequential(
+        OrderedDict(fc=nn.Linear(4, 4), gelu=NewGELUActivation(), gate=GatedReLU(), out=nn.Tanh())
+    )
+    assert default_layers(model) == ["gelu", "out"]
+
+
+class Features(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 5), nn.Tanh())
+        self.head = nn.Linear(5, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def test_layers_as_modules_and_glob_patterns() -> None:
+    model = Features().eval()
+    x = torch.randn(7, 4, generator=torch.Generator().manual_seed(8))
+    assert layer_names(model, ["features.*"], "t") == [f"features.{i}" for i in range(4)]
+    assert layer_names(model, ["features.[13]", model.head], "t") == [
+        "features.1",
+        "features.3",
+        "head",
+    ]
+    assert layer_names(Wrapped(model), [model.features[1], "head"], "t") == ["features.1", "head"]
+    with torch.no_grad(), capture(model, [model.head, "features.?"]) as acts:
+        out = model(x)
+    assert list(acts) == [f"features.{i}" for i in range(4)] + ["head"]  # forward order
+    torch.testing.assert_close(acts["head"], out, rtol=0, atol=0)
+    assert_no_hooks(model)
+
+
+@pytest.mark.parametrize(
+    ("layers", "error", "match"),
+    [
+        (["features.9*"], LayerNotFoundError, "matching none"),
+        ([nn.ReLU()], LayerNotFoundError, "not among model.named_modules"),
+        (["features.*", "features.1"], InvalidInputError, "'features.1' twice"),
+        ([None], InvalidTypeError, "strings or modules"),
+    ],
+)
+def test_bad_modules_and_patterns(layers, error, match: str) -> None:
+    model = Features()
+    with pytest.raises(error, match=match), capture(model, layers):
+        pass  # pragma: no cover
+    assert_no_hooks(model)
+
+
+class FunctionalNet(nn.Module):
+    """Activations called as functions and tensor methods, one of them in place."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(4, 6)
+        self.fc2 = nn.Linear(6, 5)
+        self.head = nn.Linear(5, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = nn.functional.relu(self.fc1(x))
+        g = torch.tanh(self.fc2(h))
+        g.mul_(2.0)  # mutates what torch.tanh returned
+        return self.head(g.sigmoid())
+
+
+def test_trace_functional_exposes_functional_activations() -> None:
+    model = FunctionalNet().eval()
+    x = torch.randn(9, 4, generator=torch.Generator().manual_seed(9))
+    with pytest.raises(LayerNotFoundError, match="trace_functional"):
+        default_layers(model)
+    traced = trace_functional(model)
+    names = default_layers(traced)
+    assert names == ["functional.relu", "functional.tanh", "functional.sigmoid"]
+    with torch.no_grad(), capture(traced, names) as acts:
+        out = traced(x)
+        h = torch.relu(model.fc1(x))
+        g = torch.tanh(model.fc2(h))
+        want = model.head(torch.sigmoid(2.0 * g))
+    torch.testing.assert_close(out, want, rtol=0, atol=0)
+    torch.testing.assert_close(acts["functional.relu"], h, rtol=0, atol=0)
+    torch.testing.assert_close(acts["functional.tanh"], g, rtol=0, atol=0)  # before mul_
+    torch.testing.assert_close(acts["functional.sigmoid"], torch.sigmoid(2.0 * g))
+    assert traced.fc1.weight is model.fc1.weight  # shares parameters: train one, measure other
+    assert_no_hooks(traced)
+    assert_no_hooks(model)
+
+
+class Untraceable(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.fc(x))
+        if h.sum() > 0:  # data-dependent control flow: torch.fx cannot trace it
+            return h
+        return -h
+
+
+def test_trace_functional_refuses_an_untraceable_model() -> None:
+    with pytest.raises(InvalidInputError, match=r"torch\.fx can trace, got Untraceable"):
+        trace_functional(Untraceable())
+    with pytest.raises(InvalidTypeError, match=r"torch\.nn\.Module"):
+        trace_functional(lambda x: x)
+
+
+# ------------------------------------------------------------------------------------ tracker
+def _reference(x, t, y, sigma_x: float, sigma_t: float) -> tuple[float, float]:
+    """I(X;T) and I(T;Y) of one layer through the functional API (an independent path)."""
+    from infoplane import gaussian_gram, label_gram, mutual_information
+
+    k_t = gaussian_gram(t.reshape(len(t), -1), sigma_t)
+    i_xt = mutual_information(gaussian_gram(x.reshape(len(x), -1), sigma_x), k_t)
+    return float(i_xt), float(mutual_information(k_t, label_gram(y)))
+
+
+def test_plane_measures_each_call_of_a_shared_module() -> None:
+    model = SharedTwice().eval()
+    x = torch.randn(16, 4, generator=torch.Generator().manual_seed(10))
+    y = torch.arange(16) % 3
+    plane = InformationPlane(model, ["act"], x_width=1.5, width={"act": 0.7}, controls=())
+    result = plane.measure(x, y, step=0)
+    assert list(result) == ["act:0", "act:1", "output"]
+    assert plane.layers == ["act:0", "act:1"]
+    assert plane.history.config["layers"] == ["act:0", "act:1", "output"]
+    with torch.no_grad():
+        calls = {"act:0": torch.tanh(x), "act:1": torch.tanh(model.fc1(torch.tanh(x)))}
+    for name, t in calls.items():
+        assert result[name]["sigma"] == 0.7  # the rule named for the module, one copy per call
+        i_xt, i_ty = _reference(x, t, y, 1.5, 0.7)
+        assert result[name]["i_xt"] == pytest.approx(i_xt, abs=1e-9)
+        assert result[name]["i_ty"] == pytest.approx(i_ty, abs=1e-9)
+    assert_no_hooks(model)
+    # the per-call width states survive a state_dict round trip into a fresh tracker
+    plane.measure(x, y, step=1)
+    fresh = InformationPlane(SharedTwice(), ["act"], x_width=1.5, width="alignment")
+    with pytest.raises(LayerNotFoundError):  # another configuration (alignment vs fixed rules)
+        fresh.load_state_dict({**plane.state_dict(), "layers": ["act:0", "nope", "output"]})
+
+
+def test_plane_resumes_per_call_alignment_widths() -> None:
+    model = SharedTwice()
+    x = torch.randn(20, 4, generator=torch.Generator().manual_seed(11))
+    y = torch.arange(20) % 2
+    straight = InformationPlane(model, ["act"], controls=())
+    for step in range(3):
+        want = straight.measure(x + 0.1 * step, y, step=step)
+    first = InformationPlane(model, ["act"], controls=())
+    for step in range(2):
+        first.measure(x + 0.1 * step, y, step=step)
+    resumed = InformationPlane(model, ["act"], controls=())
+    resumed.load_state_dict(first.state_dict())
+    assert resumed.layers == ["act:0", "act:1"]
+    got = resumed.measure(x + 0.2, y, step=2)
+    assert got == want
+
+
+def test_plane_accepts_modules_and_patterns() -> None:
+    model = Features().eval()
+    x = torch.randn(12, 4, generator=torch.Generator().manual_seed(12))
+    y = torch.arange(12) % 3
+    by_pattern = InformationPlane(model, ["features.[13]"], x_width=1.0, width=1.0)
+    by_module = InformationPlane(
+        model, [model.features[3], model.features[1]], x_width=1.0, width=1.0
+    )
+    a, b = by_pattern.measure(x, y, step=0), by_module.measure(x, y, step=0)
+    assert list(a) == ["features.1", "features.3", "output"] == list(b)
+    assert a == b
+    assert_no_hooks(model)
+
+
+def test_plane_measures_a_traced_models_functional_activations() -> None:
+    model = FunctionalNet().eval()
+    x = torch.randn(12, 4, generator=torch.Generator().manual_seed(13))
+    y = torch.arange(12) % 3
+    traced = trace_functional(model)
+    result = InformationPlane(traced, x_width=1.0, width=0.8, controls=()).measure(x, y, step=0)
+    assert list(result) == [
+        "functional.relu",
+        "functional.tanh",
+        "functional.sigmoid",
+        "output",
+    ]
+    with torch.no_grad():
+        relu = torch.relu(model.fc1(x))
+    i_xt, i_ty = _reference(x, relu, y, 1.0, 0.8)
+    assert result["functional.relu"]["i_xt"] == pytest.approx(i_xt, abs=1e-9)
+    assert result["functional.relu"]["i_ty"] == pytest.approx(i_ty, abs=1e-9)
+    assert_no_hooks(traced)
+
+
+@pytest.mark.parametrize(("exc", "exc_type"), EXCEPTIONS)
+def test_patterns_and_calls_leave_no_hook_when_the_forward_raises(
+    x6: torch.Tensor, exc: BaseException, exc_type: type[BaseException]
+) -> None:
+    model = small_mlp(tail=Raising(exc))
+    with pytest.raises(exc_type), capture(model, ["act*", "fc2:0", model.tail]) as acts:
+        model(x6)
+    assert list(acts) == ["act1", "fc2:0", "act2"]
     assert_no_hooks(model)
