@@ -14,29 +14,23 @@ removes temporary files a killed run left behind.
 
 from __future__ import annotations
 
-import contextlib
-import datetime
-import json
-import os
-import platform
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from infoplane._version import __version__
-from infoplane.errors import HistoryError, InvalidParameterError
+from infoplane.errors import InvalidParameterError
 from infoplane.experiments.config import ExperimentConfig
 from infoplane.experiments.data import DatasetSplits, load_dataset
 from infoplane.experiments.models import build_model
+from infoplane.experiments.store import RunStore
 from infoplane.history import History
-from infoplane.io import atomic_open, atomic_write_text, read_table, write_table
+from infoplane.io import read_table, write_table
 from infoplane.plane import InformationPlane
-from infoplane.schema import METRIC_FIELDS, RunDir
+from infoplane.schema import METRIC_FIELDS
 
 try:  # POSIX advisory locks; elsewhere a run directory is not locked
     import fcntl
@@ -50,11 +44,6 @@ def _generator(*keys: int) -> torch.Generator:
     for k in keys:
         seed = (seed * 1_000_003 + int(k)) % (2**62)
     return g.manual_seed(seed)
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    with atomic_open(path, "wb") as fh:
-        torch.save(obj, fh)
 
 
 class _Progress:
@@ -101,7 +90,8 @@ class Experiment:
     ) -> None:
         self.config = config.validate()
         self.run_dir = Path(run_dir)
-        self.files = RunDir(run_dir)
+        self.store = RunStore(run_dir, self.config, torch.device(config.device))
+        self.files = self.store.files
         self.progress = progress
         self.command = list(sys.argv if command is None else command)
         self.device = torch.device(config.device)  # validate() checked that it exists
@@ -114,94 +104,6 @@ class Experiment:
     @property
     def metrics_path(self) -> Path:
         return self.files.metrics
-
-    def _state(self) -> dict[str, Any]:
-        path = self.files.state
-        if not path.is_file():
-            return {"done": []}
-        state = _read_json(path)
-        done = state.get("done") if isinstance(state, dict) else None
-        if not isinstance(done, list) or not all(isinstance(r, int) for r in done):
-            raise HistoryError(
-                f"infoplane run: expected {{'done': [run, ...]}} in {path}, got {state!r}. "
-                "Delete the file to re-run the unfinished runs from their checkpoints."
-            )
-        return state
-
-    def _save_state(self, state: dict[str, Any]) -> None:
-        atomic_write_text(self.files.state, json.dumps(state, indent=2))
-
-    def prepare(self, *, resume: bool) -> None:
-        """Create the run directory and write the configuration (or check it on resume)."""
-        config_path = self.files.config
-        if resume:
-            if not config_path.is_file():
-                raise HistoryError(
-                    f"infoplane run: expected a run to resume in {self.run_dir}, got no "
-                    "config.json there. Start a new run without --resume."
-                )
-            _read_json(config_path)
-            _remove_stale_temporaries(self.run_dir)
-            self.config.save(config_path)  # the legitimate changes of a resume, recorded
-            return
-        if config_path.exists():
-            raise HistoryError(
-                f"infoplane run: expected a new run directory, got existing {self.run_dir}. "
-                "Pass --resume to continue it, or choose another --out."
-            )
-        try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            self.config.save(config_path)
-        except OSError as exc:
-            raise HistoryError(
-                f"infoplane run: expected a writable run directory, got {self.run_dir} "
-                f"({exc.strerror}). Choose another --out."
-            ) from exc
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        """Hold an exclusive lock on the run directory for the run's lifetime."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.files.lock, "a+") as fh:
-            if fcntl is not None:
-                try:
-                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:
-                    raise HistoryError(
-                        f"infoplane run: expected {self.run_dir} to be free, got another run "
-                        "writing there. Wait for it to finish, or choose another --out."
-                    ) from None
-            try:
-                yield
-            finally:
-                if fcntl is not None:
-                    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-    def _write_provenance(self, started: float, *, resume: bool, finished: bool) -> None:
-        previous = _read_json(self.files.provenance) if self.files.provenance.is_file() else {}
-        sessions = previous.get("sessions", []) if isinstance(previous, dict) else []
-        entry = {
-            "command": self.command,
-            "resume": resume,
-            "start": _iso(started),
-            "end": _iso(time.time()) if finished else None,
-            "duration_s": round(time.time() - started, 3) if finished else None,
-        }
-        if sessions and sessions[-1].get("start") == entry["start"]:
-            sessions[-1] = entry
-        else:
-            sessions.append(entry)
-        provenance = {
-            "infoplane": __version__,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "device": str(self.device),
-            "threads": torch.get_num_threads(),
-            "sessions": sessions,
-            "duration_s": round(sum(s["duration_s"] or 0.0 for s in sessions), 3),
-        }
-        atomic_write_text(self.files.provenance, json.dumps(provenance, indent=2))
 
     # ----------------------------------------------------------------------------- pieces
     def load_data(self) -> DatasetSplits:
@@ -270,78 +172,38 @@ class Experiment:
         data = self.load_data()  # before any file is written: a data problem leaves no run dir
         model, _ = self.build(0, data)  # so does an unknown model, activation or option
         self._plane(model, 0, History())
-        with self._locked():
-            self.prepare(resume=resume)
+        store = self.store
+        with store.locked():
+            store.prepare(resume=resume)
             started = time.time()
-            self._write_provenance(started, resume=resume, finished=False)
+            store.write_provenance(started, resume=resume, finished=False, command=self.command)
             history = (
                 History.load(self.history_path)
                 if resume and self.history_path.is_file()
                 else History()
             )
             if resume:
-                self._check_history_covers_checkpoints(history)
+                store.check_history_covers_checkpoints(history)
             metrics = _load_metrics(self.metrics_path) if resume else []
-            state = self._state() if resume else {"done": []}
+            state = store.state() if resume else {"done": []}
             for run in range(c.runs):
                 if run in state["done"] and not self._has_more_epochs(run):
                     continue
                 self._train_one(run, data, history, metrics, resume=resume)
                 if run not in state["done"]:
                     state["done"].append(run)
-                self._save_state(state)
-            self._write_provenance(started, resume=resume, finished=True)
+                store.save_state(state)
+            store.write_provenance(started, resume=resume, finished=True, command=self.command)
         return self.run_dir
-
-    def _load_checkpoint(self, run: int) -> dict[str, Any] | None:
-        path = self.files.checkpoint(run)
-        if not path.is_file():
-            return None
-        try:
-            # weights_only: a checkpoint holds tensors and plain containers only, so a crafted
-            # file in a shared run directory cannot execute code when it is loaded.
-            ckpt = torch.load(path, map_location=self.device, weights_only=True)
-        except Exception as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise HistoryError(
-                f"infoplane run: expected a checkpoint of plain tensors in {path}, got a file "
-                f"that cannot be loaded safely ({reason[:160]}). Delete it to re-run run {run} "
-                "from its start."
-            ) from None
-        if not isinstance(ckpt, dict) or not {"model", "epoch", "step"} <= set(ckpt):
-            raise HistoryError(
-                f"infoplane run: expected an infoplane checkpoint in {path}, got another object. "
-                f"Delete it to re-run run {run} from its start."
-            )
-        return ckpt
 
     def _has_more_epochs(self, run: int) -> bool:
         """A finished run resumed with more epochs continues from its last checkpoint."""
-        ckpt = self._load_checkpoint(run)
+        ckpt = self.store.load_checkpoint(run)
         return ckpt is not None and int(ckpt["epoch"]) + 1 < self.config.epochs
-
-    def _check_history_covers_checkpoints(self, history: History) -> None:
-        """Refuse to resume when the history lacks steps that a checkpoint says were measured:
-        continuing would leave a silent hole in the records."""
-        c = self.config
-        for run in range(c.runs):
-            ckpt = self._load_checkpoint(run)
-            if ckpt is None:
-                continue
-            step = int(ckpt["step"])
-            expected = step if c.protocol != "step" else step - step % c.every
-            last = history.last_step(run=run)
-            if expected > 0 and (last is None or last < expected):
-                raise HistoryError(
-                    f"infoplane run: expected {self.history_path} to hold run {run}'s records "
-                    f"up to step {expected}, which its checkpoint covers, got "
-                    f"{'none' if last is None else f'records up to step {last}'}. Restore the "
-                    "history file, or start a new run."
-                )
 
     def _resume_point(self, run: int, model, optimizer, plane) -> tuple[int, int]:
         """Load run ``run``'s checkpoint into the pieces; return ``(start_epoch, step)``."""
-        ckpt = self._load_checkpoint(run)
+        ckpt = self.store.load_checkpoint(run)
         if ckpt is None:
             return 0, 0
         model.load_state_dict(ckpt["model"])
@@ -453,7 +315,7 @@ class Experiment:
         history.config = {**plane.history.config, "experiment": self.config.to_dict()}
         history.save(self.history_path)
         write_table(self.metrics_path, metrics, METRIC_FIELDS)
-        _atomic_torch_save(
+        self.store.save_checkpoint(
             {
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -464,7 +326,7 @@ class Experiment:
                 "step": step,
                 "run": run,
             },
-            self.files.checkpoint(run),
+            run,
         )
 
 
@@ -512,30 +374,6 @@ class _Loop:
             "loss": loss_sum / seen,
             "accuracy": correct / seen,
         }
-
-
-def _read_json(path: Path) -> Any:
-    """A JSON file of the run directory, or one clear line when it is damaged."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HistoryError(
-            f"infoplane run: expected JSON in {path}, got a damaged file ({exc}). Restore it, "
-            "or start a new run."
-        ) from None
-
-
-def _iso(t: float) -> str:
-    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-def _remove_stale_temporaries(run_dir: Path) -> None:
-    """Remove the temporary files of atomic writes that a killed run left (``.NAME.*.tmp``)."""
-    for folder in (run_dir, RunDir(run_dir).checkpoints):
-        if folder.is_dir():
-            for path in folder.glob(".*.tmp"):
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
 
 
 def _postfix(result: dict[str, Any]) -> dict[str, str]:
