@@ -371,13 +371,7 @@ def plot_layer_planes(
     fig.supylabel("I(T;Y) [bits]")
     fig.suptitle(title if title is not None else f"Information plane per layer ({split})")
     if shown:
-        fig.legend(
-            *_control_handles(shown),
-            loc="outside lower center",
-            ncols=len(shown),
-            fontsize="small",
-            frameon=False,
-        )
+        axes[0].legend(*_control_handles(shown), loc="best", fontsize="small", frameon=False)
     return fig, axes[: len(picked)]
 
 

@@ -157,7 +157,8 @@ def _draw_figures(paths: RunDir, tables: RunTables, formats: Sequence[str]) -> l
         fig.set_size_inches(fig.get_figwidth() + wide, fig.get_figheight())
         written += save_figure(fig, paths.figures / f"information_plane_{split}", formats)
         if _grid_wanted(tables):
-            fig, _ = plot_layer_planes(frame, split=split, smooth=smooth, title=f"{prefix}{where}")
+            title = f"{prefix}information plane per layer ({where})"
+            fig, _ = plot_layer_planes(frame, split=split, smooth=smooth, title=title)
             written += save_figure(fig, paths.figures / f"layer_planes_{split}", formats)
         fig, _ = plot_mi_curves(
             frame, split=split, smooth=smooth, title=f"{prefix}mutual information ({where})"
@@ -283,7 +284,10 @@ _VARIANT_HEADERS = {
 
 def _findings_blocks(tables: RunTables, findings: Sequence[Finding]) -> list[Block]:
     rows = [
-        [f"{i}. {f.title} ({f.split})", *(f.verdicts[v] for v in VARIANTS)]
+        [
+            f"{i}. {f.title}" + ("" if f.key == "train_vs_test" else f" ({f.split})"),
+            *(f.verdicts[v] for v in VARIANTS),
+        ]
         for i, f in enumerate(findings, start=1)
     ]
     recorded = [

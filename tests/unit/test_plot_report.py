@@ -270,7 +270,7 @@ def test_report_with_one_split_has_no_train_vs_test(tmp_path):
 def test_missing_history_gives_a_one_line_error(tmp_path):
     run_dir = write_run(tmp_path / "run")
     (run_dir / "history.csv").unlink()
-    with pytest.raises(HistoryError, match="history.csv") as info:
+    with pytest.raises(HistoryError, match=r"history\.csv") as info:
         write_report(run_dir)
     assert "\n" not in str(info.value)
     assert "infoplane CLI" in str(info.value)
