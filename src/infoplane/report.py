@@ -523,14 +523,25 @@ def _duration(seconds: Any) -> str:
     return f"{s:.1f} s ({h}:{rem // 60:02d}:{rem % 60:02d})"
 
 
-def _flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
-    for key, value in data.items():
-        if isinstance(value, Mapping):
-            out += _flatten(value, f"{prefix}{key}.")
-        else:
-            out.append((f"{prefix}{key}", value))
-    return out
+def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested mappings and lists of mappings as ``(dotted key, value)`` rows (lists 1-based)."""
+    if isinstance(data, Mapping):
+        items = list(data.items())
+    elif isinstance(data, list) and data and all(isinstance(v, Mapping) for v in data):
+        items = [(str(i), v) for i, v in enumerate(data, start=1)]
+    else:
+        return [(prefix.rstrip("."), data)]
+    return [row for key, value in items for row in _flatten(value, f"{prefix}{key}.")]
+
+
+def _provenance_value(key: str, value: Any) -> str:
+    if value is None:
+        return "— (not finished)" if key.endswith(("end", "duration_s")) else "—"
+    if "duration" in key:
+        return _duration(value)
+    if key.endswith("command") and isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    return _config_value(value, 200)
 
 
 def _provenance_blocks(paths: RunDir) -> list[Block]:
@@ -544,10 +555,7 @@ def _provenance_blocks(paths: RunDir) -> list[Block]:
                 "duration and command line of the run are not known.",
             ),
         ]
-    rows = [
-        [k, _duration(v) if "duration" in k else _config_value(v, 200)]
-        for k, v in _flatten(provenance)
-    ]
+    rows = [[k, _provenance_value(k, v)] for k, v in _flatten(provenance)]
     return [("h2", "Provenance"), ("table", ["key", "value"], rows)]
 
 

@@ -138,16 +138,18 @@ def test_report_provenance_and_overridden_preset(tmp_path):
 
     config = {**PRESETS["digits"].to_dict(), "epochs": 2, "runs": 2}
     RunDir(tmp_path).config.write_text(json.dumps(config), encoding="utf-8")
+    session = {"command": ["infoplane", "run", "--epochs", "2"], "start": "2026-12-01T10:00:00"}
     provenance = {
-        "versions": {"infoplane": "0.1.0", "torch": "2.3.0", "python": "3.11.2"},
-        "start": "2026-12-01T10:00:00Z",
+        "infoplane": "0.1.0",
+        "torch": "2.3.0",
+        "sessions": [{**session, "end": None, "duration_s": None}, session],
         "duration_s": 3725.0,
-        "command": "infoplane run --epochs 2",
     }
     RunDir(tmp_path).provenance.write_text(json.dumps(provenance), encoding="utf-8")
     md = write_report(tmp_path, formats=("png",)).read_text(encoding="utf-8")
-    assert "| versions.torch | 2.3.0 |" in md
+    assert "| torch | 2.3.0 |" in md
     assert "| duration_s | 3725.0 s (1:02:05) |" in md
-    assert "| command | infoplane run --epochs 2 |" in md
+    assert "| sessions.2.command | infoplane run --epochs 2 |" in md
+    assert "| sessions.1.end | — (not finished) |" in md
     assert "this run overrides epochs=2, runs=2" in md
     assert "2 runs: spreads are 95% confidence intervals over runs." in md

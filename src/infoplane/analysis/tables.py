@@ -26,6 +26,7 @@ from infoplane.schema import (
     FIELDS,
     FLOAT_FIELDS,
     INT_FIELDS,
+    KEY,
     METRIC_FIELDS,
     NULL_QUANTITIES,
     SE_QUANTITIES,
@@ -35,16 +36,7 @@ from infoplane.schema import (
 )
 
 #: Columns a history must have; the others load as missing values.
-REQUIRED: tuple[str, ...] = (
-    "run",
-    "split",
-    "epoch",
-    "step",
-    "layer",
-    "layer_index",
-    "i_xt",
-    "i_ty",
-)
+REQUIRED: tuple[str, ...] = (*KEY, "layer_index", "i_xt", "i_ty")
 #: Per-record estimate above its null floor (bits), derived before averaging over runs, so the
 #: confidence interval is that of the difference.
 MARGINS: dict[str, tuple[str, str]] = {
@@ -86,13 +78,18 @@ def history_frame(source: Any, *, who: str = "history_frame") -> pd.DataFrame:
             f"{who}: expected a History, a pandas DataFrame, a table (dict of arrays) or a path, "
             f"got {type(source).__name__}. Load the history with infoplane.history.History.load."
         )
-    missing = [c for c in REQUIRED if c not in frame.columns]
+    _require(
+        frame, REQUIRED, who, "Save the history with History.save and load it with History.load."
+    )
+    return _typed(frame)
+
+
+def _require(frame: pd.DataFrame, columns: Sequence[str], who: str, fix: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise InvalidInputError(
-            f"{who}: expected columns {list(REQUIRED)}, missing {missing}. Save the history with "
-            "infoplane.history.History.save and load it with History.load."
+            f"{who}: expected columns {list(columns)}, missing {missing}. {fix}"
         )
-    return _typed(frame)
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -129,12 +126,7 @@ def metrics_frame(source: Any, *, who: str = "metrics_frame") -> pd.DataFrame | 
         raise InvalidInputError(
             f"{who}: expected a metrics table, DataFrame or path, got {type(source).__name__}."
         )
-    missing = [c for c in METRIC_FIELDS if c not in frame.columns]
-    if missing:
-        raise InvalidInputError(
-            f"{who}: expected columns {list(METRIC_FIELDS)} in the metrics, missing {missing}. "
-            "Read metrics.csv with infoplane.io.read_table."
-        )
+    _require(frame, METRIC_FIELDS, who, "Read metrics.csv with infoplane.io.read_table.")
     frame["split"] = frame["split"].astype(str)
     for column in ("loss", "accuracy"):
         frame[column] = pd.to_numeric(frame[column]).astype(float)
