@@ -38,6 +38,7 @@ from infoplane.analysis import (
     sentences,
 )
 from infoplane.analysis.findings import VARIANTS
+from infoplane.analysis.wording import controls_note
 from infoplane.errors import HistoryError, InvalidInputError
 from infoplane.io import atomic_write_text
 from infoplane.schema import STATUS_OK, RunDir
@@ -290,18 +291,7 @@ def _findings_blocks(tables: RunTables, findings: Sequence[Finding]) -> list[Blo
         ]
         for i, f in enumerate(findings, start=1)
     ]
-    recorded = [
-        name
-        for v, name in (("null", "null floor"), ("fixed", "fixed-width control"))
-        if tables.has(v)
-    ]
-    controls = (
-        f"Controls recorded: {', '.join(recorded)}."
-        if recorded
-        else "No control was recorded (measure with controls=('null', 'fixed')): the verdicts "
-        "rest on the adaptive widths alone, which cannot tell training dynamics from estimator "
-        "effects."
-    )
+    controls = controls_note(tables)
     n_runs = int(tables.aggregate(tables.main)["n_runs"].max())
     spread = (
         f"{n_runs} runs: spreads are 95% confidence intervals over runs."

@@ -43,17 +43,23 @@ def listing(items: Sequence[str], limit: int = 4) -> str:
     return ", ".join(items[:limit]) + f", ... ({len(items) - limit} more)"
 
 
-def _not_recorded(variant: str) -> str:
-    what = {"fixed": "fixed-width control", "null": "null floor"}[variant]
-    return f"{what[0].upper()}{what[1:]}: not recorded (measure with controls=('null', 'fixed'))."
+def controls_note(tables: RunTables) -> str:
+    """Which controls the history holds: said once, not in every finding."""
+    names = {"null": "null floor", "fixed": "fixed-width control"}
+    present = [names[v] for v in names if tables.has(v)]
+    missing = [names[v] for v in names if not tables.has(v)]
+    if not missing:
+        return f"Controls recorded: {', '.join(present)}."
+    head = f"Controls recorded: {', '.join(present)}; " if present else "No control was recorded; "
+    return (
+        f"{head}without the {' and the '.join(missing)} (measure with controls=('null', "
+        "'fixed')) the verdicts cannot tell training dynamics from estimator effects there."
+    )
 
 
 def _control(f: Finding, variant: str, observed: str, not_observed: str) -> str | None:
-    """The sentence of one control: its wording per verdict, or why it is absent."""
-    verdict = f.verdicts[variant]
-    if verdict == NOT_RECORDED:
-        return _not_recorded(variant)
-    text = {OBSERVED: observed, NOT_OBSERVED: not_observed}.get(verdict)
+    """The sentence of one control per its verdict; None when it was not recorded."""
+    text = {OBSERVED: observed, NOT_OBSERVED: not_observed}.get(f.verdicts[variant])
     return f"{_CONTROL_NAMES[variant]}, {text}" if text else None
 
 
@@ -85,9 +91,8 @@ def _fitting(f: Finding) -> list[str]:
                 f"fitting does NOT survive ({a:.2f} -> {b:.2f} bits).",
             )
         )
-    else:
-        out.append(_not_recorded("fixed"))
-    out.append(_fitting_floor(f) if "margin" in t else _not_recorded("null"))
+    if "margin" in t:
+        out.append(_fitting_floor(f))
     return out + list(f.caveats)
 
 
@@ -270,7 +275,7 @@ def _early_stopping(f: Finding) -> list[str]:
         sentence = _control(
             f, variant, "the stop comes before every onset.", "the stop comes before NO onset."
         )
-        if sentence is None:  # partly, or nothing to compare with
+        if sentence is None and f.verdicts[variant] != NOT_RECORDED:  # partly, or no onset
             sentence = f"{_CONTROL_NAMES[variant]}: {f.verdicts[variant]}" + (
                 f" ({n['reasons'][variant]})." if n["reasons"].get(variant) else "."
             )
@@ -309,8 +314,6 @@ def _dpi(f: Finding) -> list[str]:
         out.append(
             f"{_CONTROL_NAMES['fixed']}: {_dpi_sentence(n['fixed'])}; {_dpi_tail(n['fixed'])}"
         )
-    else:
-        out.append(_not_recorded("fixed"))
     return out + list(f.caveats)
 
 
@@ -392,7 +395,9 @@ def findings_text(
         threshold: the relative I(X;T) drop counted as compression.
     """
     tables = RunTables(history, metrics, config, threshold=threshold)
-    return [s for finding in check_findings(tables) for s in sentences(finding)]
+    return [controls_note(tables)] + [
+        s for finding in check_findings(tables) for s in sentences(finding)
+    ]
 
 
-__all__ = ["findings_text", "listing", "name", "pct", "sentences"]
+__all__ = ["controls_note", "findings_text", "listing", "name", "pct", "sentences"]
