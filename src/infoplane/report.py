@@ -475,7 +475,7 @@ def _overrides(config: Mapping[str, Any]) -> list[str] | None:
     preset = PRESETS.get(str(config.get("preset")))
     if preset is None:
         return None
-    defaults = preset.to_dict()
+    defaults = json.loads(json.dumps(preset.to_dict(), default=str))  # as config.json holds it
     return [
         f"{k}={_config_value(config[k], 40)}"
         for k in sorted(config)
