@@ -153,3 +153,20 @@ def test_report_provenance_and_overridden_preset(tmp_path):
     assert "| sessions.1.end | — (not finished) |" in md
     assert "this run overrides epochs=2, runs=2" in md
     assert "2 runs: spreads are 95% confidence intervals over runs." in md
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda f, p: plot_mi_curves(f, controls=("bogus",)), "controls"),
+        (lambda f, p: plot_information_plane(f, split="valid"), "split"),
+        (lambda f, p: animate_information_plane(f, p / "a.gif", fps=0), "fps"),
+        (lambda f, p: animate_information_plane(f, p / "a.gif", max_frames=1.5), "max_frames"),
+        (lambda f, p: plot_layer_planes(f, layers=["nope"]), "nope"),
+    ],
+)
+def test_bad_plot_arguments_give_one_line(tmp_path, call, match):
+    with pytest.raises(InvalidParameterError, match=match) as info:
+        call(synthetic(runs=1, steps=np.arange(4)), tmp_path)
+    assert "\n" not in str(info.value)
+    assert not list(tmp_path.iterdir())  # nothing written
