@@ -1,12 +1,15 @@
 """Figures and a Markdown + HTML report of one run directory, built from its files alone.
 
-A run directory holds ``history.csv`` (the information-plane records), ``metrics.csv`` (loss and
-accuracy per epoch) and ``config.json`` (the resolved configuration). :func:`make_figures` draws
-every figure into ``<run_dir>/figures/``; :func:`write_report` adds ``report.md`` (relative image
-links) and a self-contained ``report.html`` (images embedded as base64 PNG) with the findings of
-Wickstrøm et al. (arXiv:1909.11396) checked against the run, the DPI table, the fitting and
-compression summary, the early-stopping analysis and train against test. Figures are built on
-:class:`matplotlib.figure.Figure` objects directly: no pyplot state, no backend change.
+A run directory (:class:`infoplane.schema.RunDir`) holds the history of the information-plane
+records; the training metrics, ``config.json`` and ``provenance.json`` are optional, so a
+directory holding only a history saved by the library works too. :func:`make_figures` draws
+every figure into ``figures/``; :func:`write_report` adds ``report.md`` (relative image links)
+and a self-contained ``report.html`` (images embedded as base64 PNG). The report leads with the
+findings of Wickstrøm et al. (arXiv:1909.11396), each with its verdict under the adaptive widths,
+the fixed-width control and the null floor (:mod:`infoplane.analysis.findings`, computed once),
+then the figures, the per-layer tables, the configuration and the provenance of the run. Figures
+are built on :class:`matplotlib.figure.Figure` objects directly: no pyplot state, no backend
+change.
 """
 
 from __future__ import annotations
@@ -21,87 +24,86 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from infoplane import analysis
+from infoplane.analysis import (
+    DPI_TOLERANCES,
+    Finding,
+    RunTables,
+    check_findings,
+    dpi_table,
+    history_frame,
+    layer_order,
+    metrics_frame,
+    sentences,
+)
+from infoplane.analysis.findings import VARIANTS
+from infoplane.analysis.wording import controls_note
 from infoplane.errors import HistoryError, InvalidInputError
-from infoplane.io import atomic_write_text, read_table
-from infoplane.schema import FIELDS
+from infoplane.io import atomic_write_text
+from infoplane.schema import STATUS_OK, RunDir
 
-HISTORY_FILE = "history.csv"
-METRICS_FILE = "metrics.csv"
-CONFIG_FILE = "config.json"
-FIGURES_DIR = "figures"
-_METRICS_COLUMNS = ("run", "split", "epoch", "step", "loss", "accuracy")
 _SPLIT_NAMES = {"train": "training data", "test": "test data"}
+#: Above this many layers (or when controls are recorded) a per-layer small-multiples figure
+#: is drawn beside the information plane.
+GRID_LAYERS = 6
+#: The figures of each split: file stem and description.
+SPLIT_FIGURES: tuple[tuple[str, str], ...] = (
+    ("information_plane", "Information plane"),
+    ("layer_planes", "Information plane per layer, with the controls"),
+    ("mi_curves", "I(X;T) and I(T;Y) against step"),
+    ("sigma", "Kernel width per layer"),
+)
 
 
 # ----------------------------------------------------------------------------- loading
-def _missing(who: str, path: Path, what: str) -> HistoryError:
-    return HistoryError(
-        f"{who}: expected {what} at {path}, not found. Run the experiment with the infoplane CLI "
-        "first, or pass the run directory that holds it."
-    )
+def _read_json(path: Path, who: str) -> dict[str, Any]:
+    """A JSON object from ``path``; ``{}`` when the file is absent."""
+    if not path.is_file():
+        return {}
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise HistoryError(
+            f"{who}: expected JSON in {path}, got a malformed file ({exc}). Restore it or "
+            "delete it."
+        ) from exc
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def load_run(
     run_dir: str | os.PathLike[str], *, who: str = "load_run"
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
-    """Read ``(history table, metrics table, config)`` from a run directory.
+) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, Any]]:
+    """Read ``(history, metrics or None, config)`` of a run directory.
 
-    ``history.csv`` and ``metrics.csv`` are required; a missing ``config.json`` gives ``{}``.
-    Raises :class:`~infoplane.errors.HistoryError` (one line naming the file) when a required file
-    is missing, malformed, lacks columns, or the history holds no measured record.
+    Only the history is required (read with :meth:`infoplane.history.History.load`); without
+    metrics.csv the metrics are None, without config.json the config is ``{}``. Raises
+    :class:`~infoplane.errors.HistoryError` (one line naming the file) when the folder or the
+    history is missing or malformed, or the history holds no measured record.
     """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
+    paths = RunDir(run_dir)
+    if not paths.root.is_dir():
         raise HistoryError(
-            f"{who}: expected a run directory, got {str(run_dir)!r} (not a folder). Pass the "
-            "folder the infoplane CLI wrote (with history.csv, metrics.csv, config.json)."
+            f"{who}: expected a run directory, got {str(paths.root)!r} (not a folder). Pass the "
+            f"folder that holds {paths.history.name} (written by the infoplane CLI or "
+            "History.save)."
         )
-    hist_path = run_dir / HISTORY_FILE
-    if not hist_path.is_file():
-        raise _missing(who, hist_path, "the measurement history")
-    metrics_path = run_dir / METRICS_FILE
-    if not metrics_path.is_file():
-        raise _missing(who, metrics_path, "the training metrics")
-    table = read_table(hist_path)
-    for column in ("split", "layer", "status"):  # text once, so every analysis compares fast
-        if column in table:
-            table[column] = np.asarray(table[column]).astype(str)
-    missing = [f for f in FIELDS if f not in table]
-    if missing:
+    if not paths.history.is_file():
         raise HistoryError(
-            f"{who}: expected columns {list(FIELDS)} in {hist_path}, missing {missing}. "
-            "Re-save the history with infoplane.history.History.save."
+            f"{who}: expected the measurement history at {paths.history}, not found. Run the "
+            "experiment with the infoplane CLI first, or save a History there."
         )
-    status = table["status"]
-    if not (status == "ok").any():
+    frame = history_frame(paths.history, who=who)
+    if not (frame["status"] == STATUS_OK).any():
         raise HistoryError(
-            f"{who}: expected measured (status 'ok') records in {hist_path}, got "
-            f"{len(status)} rows and none measured. Check that the run measured any step."
+            f"{who}: expected measured (status 'ok') records in {paths.history}, got "
+            f"{len(frame)} rows and none measured. Check that the run measured any step."
         )
-    metrics = read_table(metrics_path)
-    if "split" in metrics:
-        metrics["split"] = np.asarray(metrics["split"]).astype(str)
-    missing = [c for c in _METRICS_COLUMNS if c not in metrics]
-    if missing:
-        raise HistoryError(
-            f"{who}: expected columns {list(_METRICS_COLUMNS)} in {metrics_path}, missing "
-            f"{missing}. The file is damaged; re-run the experiment or restore it."
-        )
-    config: dict[str, Any] = {}
-    config_path = run_dir / CONFIG_FILE
-    if config_path.is_file():
-        try:
-            loaded = json.loads(config_path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise HistoryError(
-                f"{who}: expected JSON in {config_path}, got a malformed file ({exc}). Restore "
-                "it or delete it."
-            ) from exc
-        if isinstance(loaded, dict):
-            config = loaded
-    return table, metrics, config
+    try:
+        metrics = metrics_frame(paths.root, who=who)
+    except InvalidInputError as exc:
+        raise HistoryError(f"{exc} The file {paths.metrics} is damaged.") from exc
+    return frame, metrics, _read_json(paths.config, who)
 
 
 def _run_title(config: Mapping[str, Any]) -> str:
@@ -111,70 +113,64 @@ def _run_title(config: Mapping[str, Any]) -> str:
     return str(model or dataset or "")
 
 
-def _smooth_window(table: Mapping[str, np.ndarray], split: str) -> int:
-    agg = analysis.aggregate(table, split=split)
-    order = analysis.layer_order(agg) if agg["layer"].size else []
-    n = max((int((agg["layer"] == name).sum()) for name in order), default=0)
-    return analysis._light_window(n)
-
-
-def _layer_count(table: Mapping[str, np.ndarray]) -> int:
-    return len(analysis.layer_order(table))
-
-
 # ----------------------------------------------------------------------------- figures
 def make_figures(
     run_dir: str | os.PathLike[str], *, formats: Sequence[str] = ("png", "svg")
 ) -> list[Path]:
-    """Draw every figure of a run directory into ``<run_dir>/figures/`` and return the paths.
+    """Draw every figure of a run directory into its ``figures/`` folder and return the paths.
 
-    Per split in the history: ``information_plane_<split>``, ``mi_curves_<split>`` and
-    ``sigma_<split>``; once: ``metrics``. Each in every format of ``formats``.
+    Per split in the history: ``information_plane_<split>``, ``mi_curves_<split>``,
+    ``sigma_<split>`` and, for networks of more than :data:`GRID_LAYERS` layers or when the
+    controls are recorded, ``layer_planes_<split>``; once, when metrics exist: ``metrics``. Each
+    in every format of ``formats``.
     """
-    table, metrics, config = load_run(run_dir, who="make_figures")
-    return _draw_figures(Path(run_dir), table, metrics, config, formats)
+    tables = RunTables(*load_run(run_dir, who="make_figures"))
+    return _draw_figures(RunDir(run_dir), tables, formats)
 
 
-def _draw_figures(
-    run_dir: Path,
-    table: Mapping[str, np.ndarray],
-    metrics: Mapping[str, np.ndarray],
-    config: Mapping[str, Any],
-    formats: Sequence[str],
-) -> list[Path]:
+def _grid_wanted(tables: RunTables) -> bool:
+    controls = tables.has("null") or tables.has("fixed")
+    return controls or len(layer_order(tables.frame)) > GRID_LAYERS
+
+
+def _draw_figures(paths: RunDir, tables: RunTables, formats: Sequence[str]) -> list[Path]:
     from infoplane.plot import (
         plot_information_plane,
+        plot_layer_planes,
         plot_metrics,
         plot_mi_curves,
         plot_sigma,
         save_figure,
     )
 
-    out_dir = run_dir / FIGURES_DIR
-    run = _run_title(config)
+    run = _run_title(tables.config)
     prefix = f"{run} — " if run else ""
-    n_layers = _layer_count(table)
-    wide = max(0.0, 0.18 * (n_layers - 12))  # room for a two-column legend
-    paths: list[Path] = []
-    for split in analysis.splits(table):
-        smooth = _smooth_window(table, split)
+    wide = max(0.0, 0.18 * (len(layer_order(tables.frame)) - 12))  # room for a 2-column legend
+    written: list[Path] = []
+    for split in tables.splits:
+        if tables.measured(split).empty:
+            continue
+        frame, smooth = tables.frame, tables.window(split)
         where = _SPLIT_NAMES.get(split, split)
         fig, _ = plot_information_plane(
-            table, split=split, smooth=smooth, title=f"{prefix}information plane ({where})"
+            frame, split=split, smooth=smooth, title=f"{prefix}information plane ({where})"
         )
-        if wide:
-            fig.set_size_inches(fig.get_figwidth() + wide, fig.get_figheight())
-        paths += save_figure(fig, out_dir / f"information_plane_{split}", formats)
+        fig.set_size_inches(fig.get_figwidth() + wide, fig.get_figheight())
+        written += save_figure(fig, paths.figures / f"information_plane_{split}", formats)
+        if _grid_wanted(tables):
+            title = f"{prefix}information plane per layer ({where})"
+            fig, _ = plot_layer_planes(frame, split=split, smooth=smooth, title=title)
+            written += save_figure(fig, paths.figures / f"layer_planes_{split}", formats)
         fig, _ = plot_mi_curves(
-            table, split=split, smooth=smooth, title=f"{prefix}mutual information ({where})"
+            frame, split=split, smooth=smooth, title=f"{prefix}mutual information ({where})"
         )
-        paths += save_figure(fig, out_dir / f"mi_curves_{split}", formats)
-        fig, _ = plot_sigma(table, split=split, title=f"{prefix}kernel width ({where})")
-        paths += save_figure(fig, out_dir / f"sigma_{split}", formats)
-    if len(metrics["split"]):
-        fig, _ = plot_metrics(metrics, title=f"{prefix}training metrics" if run else None)
-        paths += save_figure(fig, out_dir / "metrics", formats)
-    return paths
+        written += save_figure(fig, paths.figures / f"mi_curves_{split}", formats)
+        fig, _ = plot_sigma(frame, split=split, title=f"{prefix}kernel width ({where})")
+        written += save_figure(fig, paths.figures / f"sigma_{split}", formats)
+    if tables.metrics is not None and len(tables.metrics):
+        fig, _ = plot_metrics(tables.metrics, title=f"{prefix}training metrics" if run else None)
+        written += save_figure(fig, paths.figures / "metrics", formats)
+    return written
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -279,57 +275,55 @@ def _html(blocks: Sequence[Block], title: str) -> str:
     return "\n".join(parts) + "\n"
 
 
-# ----------------------------------------------------------------------------- sections
-def _config_blocks(config: Mapping[str, Any]) -> list[Block]:
-    if not config:
-        return [("h2", "Configuration"), ("p", "No config.json in the run directory.")]
-    first = [
-        k
-        for k in ("preset", "model", "dataset", "activation", "epochs", "runs", "alpha", "protocol")
-        if k in config
-    ]
-    rest = sorted(k for k in config if k not in first)
-    rows = [[k, _config_value(config[k])] for k in first + rest]
-    return [("h2", "Configuration"), ("table", ["key", "value"], rows)]
+# ----------------------------------------------------------------------------- findings
+_VARIANT_HEADERS = {
+    "adaptive": "adaptive widths",
+    "fixed": "fixed-width control",
+    "null": "above the null floor",
+}
 
 
-def _dpi_blocks(table: Mapping[str, np.ndarray], split: str) -> list[Block]:
-    dpi = analysis.dpi_table(table, split=split)
+def _findings_blocks(tables: RunTables, findings: Sequence[Finding]) -> list[Block]:
     rows = [
         [
-            f"{a} → {b}",
-            _fmt(dxt),
-            _fmt(dty),
-            _pct(100 * fxt),
-            _pct(100 * fty),
-            _fmt(n),
+            f"{i}. {f.title}" + ("" if f.key == "train_vs_test" else f" ({f.split})"),
+            *(f.verdicts[v] for v in VARIANTS),
         ]
-        for a, b, dxt, dty, fxt, fty, n in zip(
-            dpi["layer"],
-            dpi["next_layer"],
-            dpi["d_xt_mean"],
-            dpi["d_ty_mean"],
-            dpi["frac_xt"],
-            dpi["frac_ty"],
-            dpi["n"],
-            strict=True,
-        )
+        for i, f in enumerate(findings, start=1)
     ]
-    headers = [
-        "layer pair (l → l+1)",
-        "mean I(X;T_l) − I(X;T_l+1)",
-        "mean I(T_l;Y) − I(T_l+1;Y)",
-        "I(X;T) complies",
-        "I(T;Y) complies",
-        "(run, step) pairs",
+    controls = controls_note(tables)
+    n_runs = int(tables.aggregate(tables.main)["n_runs"].max())
+    spread = (
+        f"{n_runs} runs: spreads are 95% confidence intervals over runs."
+        if n_runs > 1
+        else "One run: no run-to-run spread is quoted."
+    )
+    blocks: list[Block] = [
+        ("h2", "Findings of the paper, checked on this run"),
+        ("p", f"{controls} {spread} Information quantities in bits."),
+        ("table", ["finding", *(_VARIANT_HEADERS[v] for v in VARIANTS)], rows),
     ]
-    if not rows:
-        return [("p", f"Only one layer measured on {split}: no consecutive pairs.")]
-    return [("table", headers, rows)]
+    for i, f in enumerate(findings, start=1):
+        blocks += [("h3", f"{i}. {f.title}: {f.verdict}"), ("ul", sentences(f))]
+    return blocks
 
 
-def _compression_blocks(table: Mapping[str, np.ndarray], split: str) -> list[Block]:
-    comp = analysis.compression_summary(table, split=split)
+# ----------------------------------------------------------------------------- per-layer tables
+def _state(row: Any, prefix: str = "") -> str:
+    """Compression of one layer in words (never 'not observed' for a layer that only rises)."""
+    if not row.get(f"{prefix}recorded", True):
+        return "—"
+    if row[f"{prefix}compressed"]:
+        return "yes"
+    if row[f"{prefix}peak_at_start"]:
+        return "no (peak at the first step)"
+    if not row[f"{prefix}drop"] > 0:
+        return "no (never falls)"
+    return "no (fall below the threshold)"
+
+
+def _layer_table(tables: RunTables, split: str) -> list[Block]:
+    xt, ty = tables.trend(split, "i_xt"), tables.trend(split, "i_ty")
     headers = [
         "layer",
         "I(T;Y) first",
@@ -341,73 +335,106 @@ def _compression_blocks(table: Mapping[str, np.ndarray], split: str) -> list[Blo
         "I(X;T) last",
         "drop",
         "drop % of peak",
-        "run-to-run std",
+        "run-to-run spread",
         "compression",
     ]
-    rows = []
-    for i, name in enumerate(comp["layer"].tolist()):
-        step_90 = int(comp["step_90"][i])
-        rows.append(
-            [
-                name,
-                _fmt(comp["i_ty_first"][i]),
-                _fmt(comp["i_ty_final"][i]),
-                str(step_90) if step_90 >= 0 else "—",
-                _fmt(comp["i_xt_first"][i]),
-                _fmt(comp["i_xt_peak"][i]),
-                _fmt(comp["peak_step"][i]),
-                _fmt(comp["i_xt_final"][i]),
-                _fmt(comp["drop"][i]),
-                _pct(comp["drop_pct"][i]),
-                _fmt(comp["noise"][i]),
-                _fmt(bool(comp["compressed"][i])),
-            ]
-        )
-    window = int(comp["smooth"][0]) if comp["smooth"].size else 1
-    n_runs = int(comp["n_runs"].max()) if comp["n_runs"].size else 0
+    rows = [
+        [
+            x["layer"],
+            _fmt(y["first"]),
+            _fmt(y["final"]),
+            str(y["step_90"]) if y["step_90"] >= 0 else "—",
+            _fmt(x["first"]),
+            _fmt(x["peak"]),
+            _fmt(x["peak_step"]),
+            _fmt(x["final"]),
+            _fmt(x["drop"]),
+            _pct(x["drop_pct"]),
+            _fmt(x["noise"]),
+            _state(x),
+        ]
+        for (_, x), (_, y) in zip(xt.iterrows(), ty.iterrows(), strict=True)
+    ]
+    for variant, label in (("fixed", "fixed widths"), ("null", "above floor")):
+        if tables.has(variant):
+            trend = tables.trend(split, VARIANTS[variant][0])
+            headers += [f"drop % ({label})", f"compression ({label})"]
+            for row, (_, t) in zip(rows, trend.iterrows(), strict=True):
+                row += [_pct(t["drop_pct"]), _state(t)]
+    if tables.has("null"):
+        margin = tables.trend(split, "i_ty_margin")
+        headers.append("I(T;Y) above floor (last)")
+        for row, (_, m) in zip(rows, margin.iterrows(), strict=True):
+            ci = f" ± {m['final_ci']:.3f}" if np.isfinite(m["final_ci"]) else ""
+            row.append(f"{m['final']:+.3f}{ci}")
+    window, n_runs = tables.window(split), int(xt["n_runs"].max())
     note = (
         f"Run-averaged curves ({n_runs} run(s)), centred moving average over {window} measured "
         f"step(s). Compression: drop from the I(X;T) peak to the last step ≥ "
-        f"{100 * analysis.COMPRESSION_THRESHOLD:.0f}% of the peak and above the run-to-run std."
+        f"{100 * tables.threshold:.0f}% of the peak and above the run-to-run spread (the probe "
+        "standard error for one run; with neither, the relative threshold alone)."
     )
     return [("p", note), ("table", headers, rows)]
 
 
-def _early_stopping_blocks(
-    metrics: Mapping[str, np.ndarray], table: Mapping[str, np.ndarray], split: str
-) -> list[Block]:
-    try:
-        es = analysis.early_stopping(metrics, table, split=split)
-    except InvalidInputError as exc:
-        return [("p", f"Not available: {exc}")]
-    layers = analysis.compression_summary(table, split=split)
-    names = layers["layer"].tolist()
-    compressed = {n: bool(c) for n, c in zip(names, layers["compressed"], strict=True)}
-    peaks = {n: int(p) for n, p in zip(names, layers["peak_step"], strict=True)}
-    headers = ["patience (epochs)", "stop epoch", "stop step", "best epoch"] + [
-        f"before onset: {n}" for n in names
-    ]
+def _dpi_blocks(tables: RunTables, split: str) -> list[Block]:
+    per_tol = {tol: dpi_table(tables.frame, split=split, tol=tol) for tol in DPI_TOLERANCES}
+    dpi = per_tol[0.0]
+    if dpi.empty:
+        return [("p", f"Only one layer measured on {split}: no consecutive pairs.")]
+    headers = ["layer pair (l → l+1)", "mean I(X;T_l) − I(X;T_l+1)", "mean I(T_l;Y) − I(T_l+1;Y)"]
+    headers += [f"I(X;T) / I(T;Y) comply (tol {tol:g})" for tol in DPI_TOLERANCES]
+    headers.append("(run, step) pairs")
     rows = []
-    for p in sorted(set(es["patience"].tolist())):
-        idx = np.flatnonzero(es["patience"] == p)
-        r = idx[0]
-        stop = f"{es['stop_epoch'][r]}" + ("" if es["stopped"][r] else " (no stop)")
-        row = [str(p), stop, _fmt(es["stop_step"][r]), _fmt(es["best_epoch"][r])]
-        by_layer = {es["layer"][i]: es["before_onset"][i] for i in idx}
-        row += [_fmt(by_layer.get(n)) for n in names]
-        rows.append(row)
-    onset = ", ".join(f"{n} {peaks[n]}" if compressed[n] else f"{n} none" for n in names)
-    monitor = str(es["monitor"][0]) if es["monitor"].size else "test loss"
+    for p, row in dpi.iterrows():
+        cells = [
+            f"{row['layer']} → {row['next_layer']}",
+            _fmt(row["d_xt_mean"]),
+            _fmt(row["d_ty_mean"]),
+        ]
+        for tol in DPI_TOLERANCES:
+            t = per_tol[tol].loc[p]
+            cells.append(f"{_pct(100 * t['frac_xt'])} / {_pct(100 * t['frac_ty'])}")
+        rows.append([*cells, _fmt(int(row["n"]))])
     note = (
-        f"Monitor: {monitor} (mean over runs). Training stops patience epochs after the best "
-        f"epoch. Compression onset = I(X;T) peak step on {split} ({onset}); 'before onset' is yes "
-        "when the stop step is at or before it, — for layers without compression."
+        "Tolerance 0 counts only round-off as complying. Per-layer adaptive widths do not "
+        "guarantee the inequality (each layer's Gram has its own width)."
     )
     return [("p", note), ("table", headers, rows)]
 
 
-def _train_vs_test_blocks(table: Mapping[str, np.ndarray]) -> list[Block]:
-    tvt = analysis.train_vs_test(table)
+def _early_stopping_blocks(finding: Finding) -> list[Block]:
+    if "stops" not in finding.numbers:
+        return [("p", f"Not available: {finding.numbers['reason']}.")]
+    stops, table = finding.numbers["stops"], finding.table
+    comp = table[table["compressed"]]
+    names = list(dict.fromkeys(comp["layer"]))
+    headers = ["patience (epochs)", "stop epoch", "stop step", "best epoch"]
+    headers += [f"before onset: {n}" for n in names]
+    rows = []
+    for _, s in stops.iterrows():
+        mine = comp[comp["patience"] == s["patience"]].set_index("layer")["before_onset"]
+        stop = f"{s['stop_epoch']}" + ("" if s["stopped"] else " (no stop)")
+        rows.append(
+            [str(s["patience"]), stop, _fmt(s["stop_step"]), _fmt(s["best_epoch"])]
+            + [_fmt(bool(mine[n])) for n in names]
+        )
+    onsets = table.drop_duplicates("layer")
+    onset = ", ".join(
+        f"{r['layer']} {int(r['peak_step'])}" if r["compressed"] else f"{r['layer']} no compression"
+        for _, r in onsets.iterrows()
+    )
+    note = (
+        f"Monitor: {stops['monitor'].iloc[0]} (mean over runs). Training stops patience epochs "
+        f"after the best epoch. Compression onset = I(X;T) peak step on {finding.split} "
+        f"({onset}); 'before onset' is yes when the stop step is at or before it. Layers without "
+        "compression have no onset and no column."
+    )
+    return [("p", note), ("table", headers, rows)]
+
+
+def _train_vs_test_blocks(finding: Finding) -> list[Block]:
+    tvt = finding.table
     headers = [
         "layer",
         "train drop",
@@ -420,102 +447,191 @@ def _train_vs_test_blocks(table: Mapping[str, np.ndarray]) -> list[Block]:
     ]
     rows = [
         [
-            tvt["layer"][i],
-            _fmt(tvt["train_drop"][i]),
-            _pct(tvt["train_drop_pct"][i]),
-            _fmt(bool(tvt["train_compressed"][i])),
-            _fmt(tvt["test_drop"][i]),
-            _pct(tvt["test_drop_pct"][i]),
-            _fmt(bool(tvt["test_compressed"][i])),
-            _fmt(bool(tvt["weaker_on_test"][i])),
+            r["layer"],
+            _fmt(r["train_drop"]),
+            _pct(r["train_drop_pct"]),
+            _fmt(bool(r["train_compressed"])),
+            _fmt(r["test_drop"]),
+            _pct(r["test_drop_pct"]),
+            _fmt(bool(r["test_compressed"])),
+            _fmt(bool(r["weaker_on_test"])),
         ]
-        for i in range(tvt["layer"].size)
+        for _, r in tvt.iterrows()
     ]
     return [("table", headers, rows)]
 
 
+# ----------------------------------------------------------------------------- run details
+#: Settings that do not change what a preset describes (where and how fast it runs).
+_NOT_SETTINGS = frozenset({"preset", "description", "device", "data_dir", "download", "threads"})
+
+
+def _overrides(config: Mapping[str, Any]) -> list[str] | None:
+    """Settings that differ from the named preset, or None when the preset is unknown."""
+    try:
+        from infoplane.experiments.presets import PRESETS
+    except ImportError:  # pragma: no cover - the experiments extra is missing
+        return None
+    preset = PRESETS.get(str(config.get("preset")))
+    if preset is None:
+        return None
+    defaults = json.loads(json.dumps(preset.to_dict(), default=str))  # as config.json holds it
+    return [
+        f"{k}={_config_value(config[k], 40)}"
+        for k in sorted(config)
+        if k not in _NOT_SETTINGS and k in defaults and config[k] != defaults[k]
+    ]
+
+
+def _config_blocks(config: Mapping[str, Any]) -> list[Block]:
+    if not config:
+        return [("h2", "Configuration"), ("p", "No config.json in the run directory.")]
+    first = [
+        k
+        for k in ("preset", "model", "dataset", "activation", "epochs", "runs", "alpha", "protocol")
+        if k in config
+    ]
+    rest = sorted(k for k in config if k not in first and k != "description")
+    rows = [[k, _config_value(config[k])] for k in first + rest]
+    description = config.get("description")
+    changed = _overrides(config)
+    if description and changed:
+        description = (
+            f"{description} — the preset as shipped; this run overrides {', '.join(changed)}"
+        )
+    if description:
+        rows.insert(len(first), ["description", str(description)])
+    return [("h2", "Configuration"), ("table", ["key", "value"], rows)]
+
+
+def _duration(seconds: Any) -> str:
+    try:
+        s = float(seconds)
+    except (TypeError, ValueError):
+        return str(seconds)
+    h, rem = divmod(round(s), 3600)
+    return f"{s:.1f} s ({h}:{rem // 60:02d}:{rem % 60:02d})"
+
+
+def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested mappings and lists of mappings as ``(dotted key, value)`` rows (lists 1-based)."""
+    if isinstance(data, Mapping):
+        items = list(data.items())
+    elif isinstance(data, list) and data and all(isinstance(v, Mapping) for v in data):
+        items = [(str(i), v) for i, v in enumerate(data, start=1)]
+    else:
+        return [(prefix.rstrip("."), data)]
+    return [row for key, value in items for row in _flatten(value, f"{prefix}{key}.")]
+
+
+def _provenance_value(key: str, value: Any) -> str:
+    if value is None:
+        return "— (not finished)" if key.endswith(("end", "duration_s")) else "—"
+    if "duration" in key:
+        return _duration(value)
+    if key.endswith("command") and isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    return _config_value(value, 200)
+
+
+def _provenance_blocks(paths: RunDir) -> list[Block]:
+    provenance = _read_json(paths.provenance, "write_report")
+    if not provenance:
+        return [
+            ("h2", "Provenance"),
+            (
+                "p",
+                f"No {paths.provenance.name} in the run directory: the versions, date, "
+                "duration and command line of the run are not known.",
+            ),
+        ]
+    rows = [[k, _provenance_value(k, v)] for k, v in _flatten(provenance)]
+    return [("h2", "Provenance"), ("table", ["key", "value"], rows)]
+
+
 # ----------------------------------------------------------------------------- report
+def _figure_blocks(paths: RunDir, tables: RunTables) -> list[Block]:
+    blocks: list[Block] = [("h2", "Figures")]
+    for split in tables.splits:
+        blocks.append(("h3", f"Split {split} ({_SPLIT_NAMES.get(split, split)})"))
+        for stem, alt in SPLIT_FIGURES:
+            png = paths.figures / f"{stem}_{split}.png"
+            if png.is_file():
+                blocks.append(("img", f"{alt} ({split})", f"{paths.figures.name}/{png.name}", png))
+    metrics_png = paths.figures / "metrics.png"
+    if tables.metrics is not None and len(tables.metrics) and metrics_png.is_file():
+        blocks.append(("h3", "Training metrics"))
+        blocks.append(
+            ("img", "Loss and accuracy", f"{paths.figures.name}/metrics.png", metrics_png)
+        )
+    return blocks
+
+
+def _per_split(tables: RunTables, title: str, make: Any) -> list[Block]:
+    blocks: list[Block] = [("h2", title)]
+    for split in tables.splits:
+        if len(tables.splits) > 1:
+            blocks.append(("h3", f"Split {split}"))
+        blocks += make(tables, split)
+    return blocks
+
+
+def report_blocks(paths: RunDir, tables: RunTables) -> tuple[str, list[Block]]:
+    """The title and the blocks of the report: findings first, then figures and tables."""
+    run = _run_title(tables.config)
+    preset = tables.config.get("preset")
+    title = "Information plane report" + (f": {preset}" if preset else "")
+    title += f" ({run})" if run else ""
+    found = {f.key: f for f in check_findings(tables)}
+    present = [p.name for p in (paths.history, paths.metrics, paths.config) if p.is_file()]
+    blocks: list[Block] = [
+        ("h1", title),
+        (
+            "p",
+            f"Built from {', '.join(present)} in this folder. All information quantities (I, "
+            "S) are in bits. Method: matrix-based Rényi entropy with tensor kernels "
+            "(Wickstrøm et al., arXiv:1909.11396).",
+        ),
+    ]
+    blocks += _findings_blocks(tables, list(found.values()))
+    blocks += _figure_blocks(paths, tables)
+    blocks += _per_split(tables, "Data processing inequality", _dpi_blocks)
+    blocks += _per_split(tables, "Fitting and compression per layer", _layer_table)
+    blocks += [("h2", "Early stopping vs compression onset")]
+    blocks += _early_stopping_blocks(found["early_stopping"])
+    if "train" in tables.splits and "test" in tables.splits:
+        blocks += [
+            ("h2", "Train vs test compression"),
+            *_train_vs_test_blocks(found["train_vs_test"]),
+        ]
+    return title, blocks + _config_blocks(tables.config) + _provenance_blocks(paths)
+
+
 def write_report(
     run_dir: str | os.PathLike[str], *, formats: Sequence[str] = ("png", "svg")
 ) -> Path:
     """Rebuild the figures and write ``report.md`` and ``report.html`` into ``run_dir``.
 
-    The report holds the configuration, the findings of the paper checked against the run, the
-    figures, the data processing inequality table, the fitting and compression summary per split,
-    the early-stopping analysis and, when both splits exist, train against test. All information
-    quantities are in bits. PNG figures are always made (the HTML embeds them as base64).
+    The report leads with the findings of the paper checked against the run (a verdict table
+    under the adaptive widths, the fixed-width control and the null floor, then each finding in
+    sentences), then the figures, the data processing inequality at tolerances 0, 0.01 and 0.05
+    bits, the fitting and compression summary per split, the early-stopping analysis, train
+    against test (when both splits exist), the configuration and the provenance. Only the
+    history is required. PNG figures are always made (the HTML embeds them as base64).
 
     Returns:
         The path of ``report.md``.
     """
-    run_dir = Path(run_dir)
-    table, metrics, config = load_run(run_dir, who="write_report")
+    paths = RunDir(run_dir)
+    tables = RunTables(*load_run(paths.root, who="write_report"))
     formats = tuple(formats)
     if "png" not in formats:
         formats = ("png", *formats)
-    _draw_figures(run_dir, table, metrics, config, formats)
-    present = analysis.splits(table)
-    main = "train" if "train" in present else present[0]
-    run = _run_title(config)
-    preset = config.get("preset")
-    title = "Information plane report" + (f": {preset}" if preset else "")
-    title += f" ({run})" if run else ""
-
-    blocks: list[Block] = [
-        ("h1", title),
-        (
-            "p",
-            f"Built from {HISTORY_FILE}, {METRICS_FILE} and {CONFIG_FILE} in this folder. "
-            "All information quantities (I, S) are in bits. Method: matrix-based Rényi "
-            "entropy with tensor kernels (Wickstrøm et al., arXiv:1909.11396).",
-        ),
-    ]
-    blocks += _config_blocks(config)
-    blocks += [
-        ("h2", "Findings of the paper, checked on this run"),
-        ("ul", analysis.findings(table, metrics, config)),
-    ]
-
-    blocks.append(("h2", "Figures"))
-    fig_dir = run_dir / FIGURES_DIR
-    for split in present:
-        where = _SPLIT_NAMES.get(split, split)
-        blocks.append(("h3", f"Split {split} ({where})"))
-        for stem, alt in (
-            ("information_plane", "Information plane"),
-            ("mi_curves", "I(X;T) and I(T;Y) against step"),
-            ("sigma", "Kernel width per layer"),
-        ):
-            png = fig_dir / f"{stem}_{split}.png"
-            blocks.append(("img", f"{alt} ({split})", f"{FIGURES_DIR}/{png.name}", png))
-    if (fig_dir / "metrics.png").is_file() and len(metrics["split"]):
-        blocks.append(("h3", "Training metrics"))
-        blocks.append(
-            ("img", "Loss and accuracy", f"{FIGURES_DIR}/metrics.png", fig_dir / "metrics.png")
-        )
-
-    blocks.append(("h2", "Data processing inequality"))
-    for split in present:
-        if len(present) > 1:
-            blocks.append(("h3", f"Split {split}"))
-        blocks += _dpi_blocks(table, split)
-
-    blocks.append(("h2", "Fitting and compression per layer"))
-    for split in present:
-        if len(present) > 1:
-            blocks.append(("h3", f"Split {split}"))
-        blocks += _compression_blocks(table, split)
-
-    blocks.append(("h2", "Early stopping vs compression onset"))
-    blocks += _early_stopping_blocks(metrics, table, main)
-
-    if "train" in present and "test" in present:
-        blocks.append(("h2", "Train vs test compression"))
-        blocks += _train_vs_test_blocks(table)
-
-    md_path = atomic_write_text(run_dir / "report.md", _md(blocks))
-    atomic_write_text(run_dir / "report.html", _html(blocks, title))
+    _draw_figures(paths, tables, formats)
+    title, blocks = report_blocks(paths, tables)
+    md_path = atomic_write_text(paths.report_md, _md(blocks))
+    atomic_write_text(paths.report_html, _html(blocks, title))
     return md_path
 
 
-__all__ = ["load_run", "make_figures", "write_report"]
+__all__ = ["load_run", "make_figures", "report_blocks", "write_report"]

@@ -15,7 +15,7 @@ from infoplane.analysis import (
     compression_summary,
     dpi_table,
     early_stopping,
-    findings,
+    findings_text,
     layer_order,
     moving_average,
     splits,
@@ -134,9 +134,11 @@ def test_aggregate_matches_numpy_by_hand_and_ignores_skipped():
     assert np.all(np.isfinite(agg["i_xt_mean"]))
 
 
-def test_aggregate_one_run_has_zero_std():
+def test_aggregate_one_run_has_no_spread():
+    """One run has no run-to-run spread: std and CI are missing, not 0 (issue 9 B.3: a spread is
+    never quoted for a single run; the old 0 claimed a spread of zero)."""
     agg = aggregate(make_table(runs=1, skipped=False), split="train")
-    assert np.all(agg["i_xt_std"] == 0.0)
+    assert agg["i_xt_std"].isna().all() and agg["i_xt_ci"].isna().all()
     assert np.all(agg["n_runs"] == 1)
 
 
@@ -147,13 +149,14 @@ def test_aggregate_smoothing_is_a_moving_average_per_layer(mode):
     smooth = aggregate(table, split="train", smooth=5, mode=mode)
     for layer in ("conv1", "fc"):
         rows = np.flatnonzero(raw["layer"] == layer)
-        x = raw["i_ty_mean"][rows]
+        x = raw["i_ty_mean"].to_numpy()[rows]
+        smoothed = smooth["i_ty_mean"].to_numpy()[rows]
         i = 40
         window = x[i - 2 : i + 3] if mode == "centred" else x[i - 4 : i + 1]
-        assert smooth["i_ty_mean"][rows][i] == pytest.approx(window.mean(), abs=1e-12)
+        assert smoothed[i] == pytest.approx(window.mean(), abs=1e-12)
         # the ends shrink the window rather than pad
         expected_first = x[:3].mean() if mode == "centred" else x[0]
-        assert smooth["i_ty_mean"][rows][0] == pytest.approx(expected_first, abs=1e-12)
+        assert smoothed[0] == pytest.approx(expected_first, abs=1e-12)
 
 
 def test_moving_average_keeps_constants_and_skips_nan():
@@ -366,7 +369,7 @@ def test_train_vs_test_is_empty_with_one_split():
 # ----------------------------------------------------------------------------- findings
 def test_findings_report_observed_phases():
     table = make_table(noise=0.0, test_drop=0.02)
-    text = findings(table, make_metrics(V_LOSS), {"activation": "tanh"})
+    text = findings_text(table, make_metrics(V_LOSS), {"activation": "tanh"})
     assert len(text) >= 6
     joined = "\n".join(text)
     # the curves are lightly smoothed (window 3): the first point averages steps 0 and 1
@@ -383,7 +386,7 @@ def test_findings_report_observed_phases():
 
 def test_findings_state_non_observation():
     table = make_table(noise=0.0, drop=0.0)
-    text = "\n".join(findings(table, make_metrics(V_LOSS), {}))
+    text = "\n".join(findings_text(table, make_metrics(V_LOSS), {}))
     assert "Compression NOT observed on train" in text
     assert "no layer compresses" in text
     assert "Train vs test: not checked" in text
@@ -396,19 +399,19 @@ def test_findings_flag_dpi_violations_and_a_degenerate_estimator():
     xt = table["i_xt"].copy()
     xt[a], xt[b] = table["i_xt"][b], table["i_xt"][a]
     table["i_xt"] = xt
-    text = "\n".join(findings(table, None))
+    text = "\n".join(findings_text(table, None))
     assert "NOT respected on average for I(X;T) on conv1->conv2" in text
     assert "Early stopping: not checked" in text
 
     tiny = make_table(noise=0.0)
     tiny["h_t"] = np.full(tiny["h_t"].size, np.log2(100))
-    assert "DEGENERATE" in "\n".join(findings(tiny, None))
+    assert "DEGENERATE" in "\n".join(findings_text(tiny, None))
 
 
 def test_findings_of_a_table_read_back_from_csv(tmp_path):
     table = make_table(runs=2)
     path = write_table(tmp_path / "history.csv", _rows(table), FIELDS)
-    text = findings(read_table(path), None)
+    text = findings_text(read_table(path), None)
     assert any(s.startswith("Compression") for s in text)
 
 

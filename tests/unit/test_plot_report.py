@@ -267,18 +267,23 @@ def test_report_with_one_split_has_no_train_vs_test(tmp_path):
     assert "Train vs test: not checked" in md
 
 
-@pytest.mark.parametrize(
-    ("remove", "match"),
-    [("history.csv", "history.csv"), ("metrics.csv", "metrics.csv")],
-)
-def test_missing_files_give_one_line_errors(tmp_path, remove, match):
+def test_missing_history_gives_a_one_line_error(tmp_path):
     run_dir = write_run(tmp_path / "run")
-    (run_dir / remove).unlink()
-    with pytest.raises(HistoryError, match=match) as info:
+    (run_dir / "history.csv").unlink()
+    with pytest.raises(HistoryError, match=r"history\.csv") as info:
         write_report(run_dir)
     assert "\n" not in str(info.value)
     assert "infoplane CLI" in str(info.value)
     assert not (run_dir / "report.md").exists()
+
+
+def test_missing_metrics_are_tolerated(tmp_path):
+    """Training metrics are optional (issue 10, item 5; they used to be required)."""
+    run_dir = write_run(tmp_path / "run", metrics=False)
+    write_report(run_dir, formats=("png",))
+    md = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert "Early stopping: not checked, no training metrics." in md
+    assert not (run_dir / "figures" / "metrics.png").exists()
 
 
 def test_missing_run_directory(tmp_path):
