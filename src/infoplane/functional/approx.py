@@ -54,7 +54,8 @@ from typing import Any
 import torch
 
 from infoplane.errors import InvalidInputError, InvalidParameterError, InvalidTypeError
-from infoplane.functional._validation import check_alpha, check_integer
+from infoplane.functional._validation import check_alpha, check_floating_dtype, check_integer
+from infoplane.functional.entropy import _entropy_of_normalized
 
 __all__ = [
     "AUTO_EXACT_MAX_N",
@@ -64,6 +65,7 @@ __all__ = [
     "DEFAULT_RANK",
     "ApproximationWarning",
     "approx_renyi_entropy",
+    "check_approx_alpha",
     "exact_threshold",
 ]
 
@@ -94,14 +96,17 @@ class ApproximationWarning(UserWarning):
     was not finite and exact eigenvalues were used instead."""
 
 
-def exact_threshold(device: torch.device | str | None = None) -> int:
+def exact_threshold() -> int:
     """The N up to which exact eigenvalues are faster than the randomized estimate.
 
-    Measured on CPU (see :data:`AUTO_EXACT_MAX_N`). No crossover has been measured on CUDA;
-    the CPU value is returned for every device.
+    Measured on CPU (see :data:`AUTO_EXACT_MAX_N`); no crossover has been measured on CUDA.
     """
-    del device
     return AUTO_EXACT_MAX_N
+
+
+def check_approx_alpha(alpha: Any, who: str) -> float:
+    """The orders the estimator supports: every finite ``alpha > 0`` (not the min-entropy)."""
+    return check_alpha(alpha, who)
 
 
 # ---------------------------------------------------------------------------------- validation
@@ -357,7 +362,9 @@ def _entropy_terms(sk: _Sketch, alpha: float) -> tuple[torch.Tensor, torch.Tenso
     Near ``alpha = 1`` (``alpha < 1.5``) the estimated quantity is ``H = sum_i h(lambda_i)``
     with ``p = 1 + (1 - alpha) H``; for larger alpha ``p = sum_i lambda_i^alpha`` itself is
     estimated, since ``1 + (1 - alpha) H`` would cancel when ``p`` is small. The two are the
-    same linear estimator and differ only in round-off.
+    same linear estimator and differ only in round-off. The pow form works in units of the
+    largest Ritz value or node ``c`` (``sum_i (lambda_i / c)^alpha``, then ``+ alpha ln c``),
+    so no term underflows at large orders and the estimate tends to ``-log2 lambda_max``.
     """
     # Eigenvalues below the numerical-rank tolerance N eps lambda_max count as zero (as in the
     # exact path): round-off would otherwise add N (N eps)^alpha for alpha < 1.
@@ -371,10 +378,11 @@ def _entropy_terms(sk: _Sketch, alpha: float) -> tuple[torch.Tensor, torch.Tenso
 
     ritz, nodes, nodes_half = kept(sk.ritz), kept(sk.nodes), kept(sk.nodes_half)
     pow_form = alpha >= 1.5
+    scale = lam_max.clamp_min(torch.finfo(lam_max.dtype).tiny) if pow_form else None
     if pow_form:
 
         def f(x):
-            return _pow(x, alpha)
+            return _pow(x / scale, alpha)
     else:
 
         def f(x):
@@ -398,7 +406,7 @@ def _entropy_terms(sk: _Sketch, alpha: float) -> tuple[torch.Tensor, torch.Tenso
         active = ritz > 0
         theta = torch.where(active, ritz, mu)
         if pow_form:
-            dd = _pow_divided_difference(theta, mu, alpha)
+            dd = _pow_divided_difference(theta / scale, mu / scale, alpha) / scale.square()
         else:
             dd = _divided_difference(theta, mu, alpha)
         corr = torch.where(active, sk.coupling * dd, 0.0).sum()
@@ -406,21 +414,12 @@ def _entropy_terms(sk: _Sketch, alpha: float) -> tuple[torch.Tensor, torch.Tenso
     err = torch.sqrt(se.square() + quad.square() + (0.5 * corr).square())
     if pow_form:
         p = total.clamp_min(torch.finfo(total.dtype).tiny)
-        return torch.log(p) / ((1.0 - alpha) * _LN2), err / (p * (alpha - 1.0) * _LN2)
+        log_p = alpha * torch.log(scale) + torch.log(p)
+        return log_p / ((1.0 - alpha) * _LN2), err / (p * (alpha - 1.0) * _LN2)
     if alpha == 1.0:
         return total / _LN2, err / _LN2
     p = (1.0 + (1.0 - alpha) * total).clamp_min(torch.finfo(total.dtype).tiny)
     return torch.log(p) / ((1.0 - alpha) * _LN2), err / (p * _LN2)
-
-
-def _exact_entropy(a: torch.Tensor, alpha: float) -> torch.Tensor:
-    """Entropy in bits from all eigenvalues (the fallback of a non-finite estimate)."""
-    lam = torch.linalg.eigvalsh(a).clamp_min(0.0)
-    lam = lam / lam.sum()
-    lam = torch.where(lam > lam.numel() * torch.finfo(lam.dtype).eps * lam.max(), lam, 0.0)
-    if alpha == 1.0:
-        return _h(lam, alpha).sum() / _LN2
-    return torch.log2(_pow(lam, alpha).sum()) / (1.0 - alpha)
 
 
 def approx_renyi_entropy(
@@ -448,7 +447,9 @@ def approx_renyi_entropy(
     Args:
         a: ``[N, N]`` symmetric PSD Gram normalized to trace one (symmetry is assumed, not
             checked). A trace other than one is divided out.
-        alpha: Rényi order, a finite number > 0. ``alpha == 2`` is computed exactly as
+        alpha: Rényi order, a finite number > 0 (large orders are estimated in units of the
+            largest Ritz value, so they tend to ``-log2 lambda_max``; the order ``inf`` is
+            rejected: use the exact path). ``alpha == 2`` is computed exactly as
             ``-log2 ||A||_F^2``.
         num_probes: Rademacher probes of the Lanczos quadrature (columns of each block product).
         lanczos_steps: Lanczos steps per probe; default :data:`DEFAULT_LANCZOS_STEPS` for
@@ -469,18 +470,14 @@ def approx_renyi_entropy(
         A value clamped into that range by more than its error estimate raises an
         :class:`ApproximationWarning`.
     """
-    alpha = check_alpha(alpha, _WHO)
+    alpha = check_approx_alpha(alpha, _WHO)
     num_probes = check_integer(num_probes, "num_probes", _WHO, 2)
     if lanczos_steps is None:
         lanczos_steps = DEFAULT_LANCZOS_STEPS if alpha >= 1.0 else 2 * DEFAULT_LANCZOS_STEPS
     lanczos_steps = check_integer(lanczos_steps, "lanczos_steps", _WHO, 2)
     rank = check_integer(rank, "rank", _WHO, 0)
     power_iters = check_integer(power_iters, "power_iters", _WHO, 0)
-    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-        raise InvalidParameterError(
-            f"{_WHO}: expected dtype as a torch floating dtype, got {dtype!r}. "
-            "Pass dtype=torch.float64."
-        )
+    check_floating_dtype(dtype, _WHO)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise InvalidTypeError(
             f"{_WHO}: expected generator as a torch.Generator, got "
@@ -515,7 +512,7 @@ def approx_renyi_entropy(
                 ApproximationWarning,
                 stacklevel=2,
             )
-            value = _exact_entropy(a, alpha).to(torch.float64)
+            value = _entropy_of_normalized(a / trace, alpha).to(torch.float64)
             error = torch.zeros_like(value)
 
     clamped = value.clamp(0.0, log2n)
