@@ -49,35 +49,41 @@ def _entropy_from_eigenvalues(lam: torch.Tensor, alpha: float) -> torch.Tensor:
     count as zero: a symmetric eigensolver does not resolve them, and for ``alpha < 1`` their
     round-off would otherwise add ``N * (N eps)^alpha`` to an entropy that is exactly 0.
 
-    Every order is evaluated in the log domain without cancellation. With
-    ``x = sum_i lambda_i expm1((alpha - 1) (ln lambda_i - c))``, ``c = ln lambda_max`` for
-    ``alpha > 1`` and ``c = 0`` for ``alpha < 1`` (``1 + x = sum_i lambda_i^alpha /
-    e^((alpha - 1) c)`` because the eigenvalues sum to one):
+    For ``alpha != 1`` the kept eigenvalues are taken as the distribution
+    ``mu_i = lambda_i / sum_kept lambda`` (so a dropped tail or the round-off of the trace is not
+    amplified by ``1 / (alpha - 1)`` near 1), and every order is evaluated in the log domain
+    without cancellation. With ``x = sum_i mu_i expm1((alpha - 1) (ln mu_i - c))``,
+    ``c = ln mu_max`` for ``alpha > 1`` and ``c = 0`` for ``alpha < 1``
+    (``1 + x = sum_i mu_i^alpha / e^((alpha - 1) c)``):
 
-    * ``alpha < 1``: ``S = log1p(x) / ((1 - alpha) ln 2)``, all terms of ``x`` positive;
-    * ``alpha > 1``: ``S = -(ln lambda_max + log1p(x) / (alpha - 1)) / ln 2``, a sum of two
-      non-negative parts; ``1 + x >= lambda_max`` keeps ``log1p`` well conditioned for every
-      large order, and ``alpha -> inf`` tends to the min-entropy ``-log2 lambda_max``;
-    * ``alpha == 1``: the von Neumann entropy ``-sum_i lambda_i log2 lambda_i``; near 1 both
-      forms tend to it smoothly (``x / (alpha - 1)`` is computed to relative precision);
-    * ``alpha == inf``: ``-log2 lambda_max``.
+    * ``alpha < 1``: ``S = log1p(x) / ((1 - alpha) ln 2)``, every term of ``x`` positive;
+    * ``alpha > 1``: ``S = -(ln mu_max + log1p(x) / (alpha - 1)) / ln 2``, two non-negative
+      parts; ``1 + x >= mu_max`` keeps ``log1p`` well conditioned at every large order, which
+      tends to the min-entropy;
+    * ``alpha == 1``: the von Neumann entropy ``-sum_i lambda_i log2 lambda_i``; both forms
+      above tend to it smoothly (``x / (alpha - 1)`` keeps its relative precision);
+    * ``alpha == inf``: the min-entropy ``-log2 mu_max``.
 
-    An eigenvalue counted as zero contributes ``-lambda_i`` to ``x``, so the sum stays consistent
-    with the trace. Differentiable (``torch.linalg.eigvalsh`` has a gradient for every symmetric
-    spectral function); eigenvalues counted as zero get a zero gradient.
+    Differentiable (``torch.linalg.eigvalsh`` has a gradient for every symmetric spectral
+    function); eigenvalues counted as zero get a zero gradient.
     """
     lam = lam.clamp(min=0.0)
     lam_max = lam.amax(dim=-1, keepdim=True)
     kept = lam > lam_max * (lam.shape[-1] * torch.finfo(lam.dtype).eps)
+    lam = torch.where(kept, lam, torch.zeros_like(lam))
     log_lam = torch.where(kept, lam, torch.ones_like(lam)).log()
     if alpha == 1.0:
-        return -(torch.where(kept, lam, torch.zeros_like(lam)) * log_lam).sum(dim=-1) / _LN2
-    log_max = lam_max.squeeze(-1).log()
+        return -(lam * log_lam).sum(dim=-1) / _LN2
+    total = lam.sum(dim=-1)
+    log_total = total.log()
+    log_max = lam_max.squeeze(-1).log() - log_total
     if math.isinf(alpha):
         return -log_max / _LN2
-    shifted = log_lam - log_max[..., None] if alpha > 1.0 else log_lam
-    terms = torch.where(kept, lam * torch.expm1((alpha - 1.0) * shifted), -lam)
-    log_ratio = torch.log1p(terms.sum(dim=-1))
+    shift = lam_max.log() if alpha > 1.0 else log_total[..., None]
+    # zero where not kept: no inf * 0 at large orders, and a finite gradient
+    shifted = torch.where(kept, log_lam - shift, torch.zeros_like(lam))
+    terms = lam * torch.expm1((alpha - 1.0) * shifted)
+    log_ratio = torch.log1p(terms.sum(dim=-1) / total)
     if alpha > 1.0:
         return -(log_max + log_ratio / (alpha - 1.0)) / _LN2
     return log_ratio / ((1.0 - alpha) * _LN2)
