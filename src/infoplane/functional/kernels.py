@@ -27,14 +27,16 @@ from infoplane.functional._validation import (
     check_positive_scalar,
 )
 
-#: Up to this many elements (N * D, 256 MiB of float64) the samples are upcast and centred in
-#: one pass and multiplied in one matrix product. A product split into many small ones runs as
-#: many parallel regions, each of which waits for every thread: when another process holds a
-#: core that costs a scheduler time slice per region (10x the product on a busy 2-core CPU).
+#: Column chunk of the upcast, centred samples on CPU, in elements (16 MiB of float64), in one
+#: buffer reused for every chunk. A product split into many small ones runs as many parallel
+#: regions, each of which waits for every thread: when another process holds a core that costs
+#: a scheduler time slice per region (the former 1 MiB chunks made the Gram 10x slower than one
+#: product on a busy 2-core CPU). Above about 32 MiB, on the other hand, the C allocator maps
+#: fresh pages for every call, and faulting them in costs as much as the upcast itself.
+_CHUNK_ELEMENTS = 1 << 21
+#: On an accelerator there are no page faults to avoid: one chunk (one product) up to this many
+#: elements (256 MiB of float64).
 _WHOLE_ELEMENTS = 1 << 25
-#: Above it, column chunks of this many elements (32 MiB of float64): extra memory stays
-#: O(N * chunk + N^2) and the number of regions stays in the tens.
-_CHUNK_ELEMENTS = 1 << 22
 
 
 def _samples(x: Any, who: str, name: str = "x") -> tuple[torch.Tensor, float]:
@@ -53,25 +55,35 @@ def _tracks_grad(x: torch.Tensor) -> bool:
     return x.requires_grad and torch.is_grad_enabled()
 
 
-def _centred_product(x2d: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``F F^T`` of the column-centred samples ``F`` in ``dtype``, one product per chunk.
+def _chunk_columns(x2d: torch.Tensor) -> int:
+    n, d = x2d.shape
+    limit = _CHUNK_ELEMENTS if x2d.device.type == "cpu" else _WHOLE_ELEMENTS
+    return d if n * d <= limit else max(limit // n, 1)
 
-    ``torch.sub`` of the ``dtype`` column means upcasts and centres in one pass (no separate
-    copy); a whole input up to :data:`_WHOLE_ELEMENTS` is one product, larger ones run over
-    column chunks of :data:`_CHUNK_ELEMENTS`.
+
+def _centred_product(x2d: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``F F^T`` of the column-centred samples ``F`` in ``dtype``, a few column chunks at most.
+
+    Each chunk is upcast into one reused buffer and centred in place (no fresh pages per
+    chunk); with grad tracking the same steps run out of place. Extra memory: one chunk of
+    :data:`_CHUNK_ELEMENTS` (CPU) or :data:`_WHOLE_ELEMENTS` (accelerator) and ``[N, N]``.
     """
     n, d = x2d.shape
-    chunk = d if n * d <= _WHOLE_ELEMENTS else max(_CHUNK_ELEMENTS // n, 1)
-    gram = None
+    chunk = _chunk_columns(x2d)
+    gram = torch.zeros((n, n), dtype=dtype, device=x2d.device)
+    if _tracks_grad(x2d):
+        for start in range(0, d, chunk):
+            block = x2d[:, start : start + chunk].to(dtype)
+            block = block - block.mean(dim=0, keepdim=True)
+            gram = torch.addmm(gram, block, block.T)
+        return gram
+    buffer = torch.empty((n, min(chunk, d)), dtype=dtype, device=x2d.device)
     for start in range(0, d, chunk):
         part = x2d[:, start : start + chunk]
-        block = torch.sub(part.to(dtype), part.mean(dim=0, keepdim=True, dtype=dtype))
-        if gram is None:
-            gram = block @ block.T
-        elif _tracks_grad(block):
-            gram = torch.addmm(gram, block, block.T)
-        else:
-            gram.addmm_(block, block.T)
+        block = buffer[:, : part.shape[1]]
+        block.copy_(part)
+        block.sub_(block.mean(dim=0, keepdim=True))
+        gram.addmm_(block, block.T)
     return gram
 
 
@@ -80,9 +92,9 @@ def _squared_distances(x2d: torch.Tensor, dtype: torch.dtype = DEFAULT_DTYPE) ->
 
     Uses ``||a||^2 + ||b||^2 - 2 a.b`` on one matrix product of the column-centred data (distances
     are translation invariant; centring removes most of the cancellation that a large common
-    offset would cause). Never materializes an ``[N, N, D]`` tensor. Extra memory: the centred
-    ``dtype`` copy (at most 256 MiB, else one column chunk of 32 MiB) and two ``[N, N]``
-    buffers. Differentiable when ``x2d`` requires grad (then without in-place steps).
+    offset would cause). Never materializes an ``[N, N, D]`` tensor. Extra memory: one column
+    chunk of the centred ``dtype`` copy (16 MiB on CPU, 256 MiB on an accelerator) and two
+    ``[N, N]`` buffers. Differentiable when ``x2d`` requires grad (then without in-place steps).
     """
     gram = _centred_product(x2d, dtype)
     sq = torch.diagonal(gram)
