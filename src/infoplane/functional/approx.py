@@ -456,7 +456,7 @@ def _entropy_terms(sk: _Sketch, alpha: float) -> tuple[torch.Tensor, torch.Tenso
     return torch.log(p) / ((1.0 - alpha) * _LN2), err / (p * _LN2)
 
 
-def approx_renyi_entropy(
+def approx_renyi_entropy(  # noqa: PLR0913 - public API: keyword-only estimator options
     a: torch.Tensor,
     alpha: float = 1.01,
     *,
