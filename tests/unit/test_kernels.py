@@ -132,9 +132,9 @@ def test_identical_samples_give_all_ones(x):
 
 @pytest.mark.parametrize("offset", [1e6, -3e6])
 def test_large_common_offset_does_not_change_the_gram(offset):
-    """Columns are centred before ||a||^2 + ||b||^2 - 2ab, so a shift of 1e6 costs ~1e-9 only.
-
-    Without centring the cancellation error would be eps * D * offset^2 ~ 1e-2 (checked below).
+    """Samples are translated (first sample to the origin) before ||a||^2 + ||b||^2 - 2ab, so a
+    shift of 1e6 costs ~1e-9 only; untranslated, the cancellation error would be
+    eps * D * offset^2 ~ 1e-2 (checked below).
     """
     x = _data((20, 50), seed=7)
     shifted = x + offset

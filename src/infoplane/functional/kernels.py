@@ -27,7 +27,7 @@ from infoplane.functional._validation import (
     check_positive_scalar,
 )
 
-#: Column chunk of the upcast, centred samples on CPU, in elements (16 MiB of float64), in one
+#: Column chunk of the upcast, translated samples on CPU, in elements (16 MiB of float64), in one
 #: buffer reused for every chunk. A product split into many small ones runs as many parallel
 #: regions, each of which waits for every thread: when another process holds a core that costs
 #: a scheduler time slice per region (the former 1 MiB chunks made the Gram 10x slower than one
@@ -61,20 +61,23 @@ def _chunk_columns(x2d: torch.Tensor) -> int:
     return d if n * d <= limit else max(limit // n, 1)
 
 
-def _centred_product(x2d: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``F F^T`` of the column-centred samples ``F`` in ``dtype``, a few column chunks at most.
+def _translated_product(x2d: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``F F^T`` of the samples translated by their first row, ``F = X - 1 x_0^T``, in ``dtype``.
 
-    Each chunk is upcast into one reused buffer and centred in place (no fresh pages per
-    chunk); with grad tracking the same steps run out of place. Extra memory: one chunk of
-    :data:`_CHUNK_ELEMENTS` (CPU) or :data:`_WHOLE_ELEMENTS` (accelerator) and ``[N, N]``.
+    Distances are translation invariant; moving the first sample to the origin removes a large
+    common offset (the cancellation of ``||a||^2 + ||b||^2 - 2 a.b``) like centring on the mean
+    would, without a reduction pass. Each column chunk is upcast into one reused buffer and
+    translated in place (two passes, no fresh pages per chunk); with grad tracking the same steps
+    run out of place. Extra memory: one chunk of :data:`_CHUNK_ELEMENTS` (CPU) or
+    :data:`_WHOLE_ELEMENTS` (accelerator) and ``[N, N]``.
     """
     n, d = x2d.shape
     chunk = _chunk_columns(x2d)
+    origin = x2d[0].to(dtype)
     gram = torch.zeros((n, n), dtype=dtype, device=x2d.device)
     if _tracks_grad(x2d):
         for start in range(0, d, chunk):
-            block = x2d[:, start : start + chunk].to(dtype)
-            block = block - block.mean(dim=0, keepdim=True)
+            block = x2d[:, start : start + chunk].to(dtype) - origin[start : start + chunk]
             gram = torch.addmm(gram, block, block.T)
         return gram
     buffer = torch.empty((n, min(chunk, d)), dtype=dtype, device=x2d.device)
@@ -82,7 +85,7 @@ def _centred_product(x2d: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         part = x2d[:, start : start + chunk]
         block = buffer[:, : part.shape[1]]
         block.copy_(part)
-        block.sub_(block.mean(dim=0, keepdim=True))
+        block.sub_(origin[start : start + chunk])
         gram.addmm_(block, block.T)
     return gram
 
@@ -90,13 +93,14 @@ def _centred_product(x2d: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 def _squared_distances(x2d: torch.Tensor, dtype: torch.dtype = DEFAULT_DTYPE) -> torch.Tensor:
     """Pairwise squared Euclidean distances of ``[N, D]`` rows as ``[N, N]`` in ``dtype``.
 
-    Uses ``||a||^2 + ||b||^2 - 2 a.b`` on one matrix product of the column-centred data (distances
-    are translation invariant; centring removes most of the cancellation that a large common
-    offset would cause). Never materializes an ``[N, N, D]`` tensor. Extra memory: one column
-    chunk of the centred ``dtype`` copy (16 MiB on CPU, 256 MiB on an accelerator) and two
-    ``[N, N]`` buffers. Differentiable when ``x2d`` requires grad (then without in-place steps).
+    Uses ``||a||^2 + ||b||^2 - 2 a.b`` on one matrix product of the data translated by its first
+    sample (distances are translation invariant; this removes most of the cancellation that a
+    large common offset would cause). Never materializes an ``[N, N, D]`` tensor. Extra memory:
+    one column chunk of the translated ``dtype`` copy (16 MiB on CPU, 256 MiB on an accelerator)
+    and two ``[N, N]`` buffers. Differentiable when ``x2d`` requires grad (then without in-place
+    steps).
     """
-    gram = _centred_product(x2d, dtype)
+    gram = _translated_product(x2d, dtype)
     sq = torch.diagonal(gram)
     # (sq_i + sq_j) - (g_ij + g_ji): exactly symmetric, since both sums commute bitwise (BLAS
     # need not return a symmetric product).
