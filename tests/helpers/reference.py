@@ -75,6 +75,24 @@ def renyi_of_eigenvalues(lam: np.ndarray, alpha: float) -> float:
     return float(np.log2(np.sum(lam**alpha)) / (1.0 - alpha))
 
 
+def renyi_of_eigenvalues_mp(lam, alpha: float, digits: int = 60) -> float:
+    """Rényi entropy (bits) of the distribution ``lam / sum(lam)`` over the positive entries,
+    in ``digits``-digit arithmetic (mpmath): the textbook formulas, with the float64 inputs
+    taken as exact. ``alpha`` may be ``inf`` (``-log2 max``) or 1 (von Neumann)."""
+    import mpmath
+
+    with mpmath.workdps(digits):
+        mu = [mpmath.mpf(float(v)) for v in np.asarray(lam).ravel() if v > 0]
+        total = mpmath.fsum(mu)
+        mu = [v / total for v in mu]
+        if math.isinf(alpha):
+            return float(-mpmath.log(max(mu), 2))
+        if alpha == 1.0:
+            return float(-mpmath.fsum(v * mpmath.log(v, 2) for v in mu))
+        a = mpmath.mpf(alpha)
+        return float(mpmath.log(mpmath.fsum(v**a for v in mu), 2) / (1 - a))
+
+
 def renyi_entropy(k: np.ndarray, alpha: float) -> float:
     """Matrix-based Rényi entropy (bits) of one Gram matrix ``[N, N]`` (normalized first)."""
     return renyi_of_eigenvalues(eigenvalues(normalize(k)), alpha)

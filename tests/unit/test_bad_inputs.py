@@ -41,6 +41,10 @@ ASYM = _with(G, (0, 1), 0.5)
 NAN_X, INF_X = _with(X, (1, 2), NAN), _with(X, (0, 0), -INF)
 NEG_DIAG = G - 2 * torch.eye(5, dtype=torch.float64)
 NEG_D2 = _with(_with(D2, (0, 1), -1.0), (1, 0), -1.0)
+# symmetric, unit diagonal, v K v < 0 for v = (1, -1, 1, 0, 0): not a Gram of any kernel
+NOT_PSD = G.clone()
+for (i, j), value in {(0, 1): 0.99, (0, 2): -0.99, (1, 2): 0.99}.items():
+    NOT_PSD[i, j] = NOT_PSD[j, i] = value
 
 
 def case(id_, fn, *args, exc, frag, who=None, **kwargs):
@@ -106,7 +110,8 @@ def _same_n(x):
     return infoplane.label_gram(torch.arange(n) % 2)
 
 
-BAD_ALPHAS = [0.0, -1.0, NAN, INF, -INF, None, "2", True]
+# alpha = inf is the min-entropy order of the entropies (tests/unit/test_functional_orders.py)
+BAD_ALPHAS = [0.0, -1.0, NAN, -INF, None, "2", True]
 MULTI = [
     infoplane.joint_entropy,
     infoplane.conditional_entropy,
@@ -140,6 +145,28 @@ CASES = [
         for s in (0.0, -1.0, NAN, INF, -INF, None, "1.0", True)
     ],
     case("sigma-vector", infoplane.gaussian_gram, X, torch.ones(2), exc=P, frag="scalar"),
+    *[
+        case(f"dtype-{dt}", fn, X, *extra, dtype=dt, exc=P, frag="floating dtype")
+        for fn, extra in ((infoplane.gaussian_gram, (1.0,)), (infoplane.squared_distances, ()))
+        for dt in (torch.int64, torch.bool, "float64")
+    ],
+    case("sparse", infoplane.gaussian_gram, X.to_sparse(), 1.0, exc=T, frag="dense tensor"),
+    case("overflow", infoplane.squared_distances, X * 1e160, exc=I, frag="fit in"),
+    # Grams that are not positive semi-definite beyond round-off, and sparse Grams
+    case("not-psd-2x2", infoplane.renyi_entropy, [[1.0, 2.0], [2.0, 1.0]], exc=I, frag="semi-def"),
+    *[
+        case("not-psd", fn, *make(NOT_PSD), exc=I, frag="positive semi-definite")
+        for fn, make in GRAM_TAKERS
+        if fn not in (infoplane.normalize_gram, infoplane.joint_entropy)
+    ],
+    case("not-psd", infoplane.joint_entropy, NOT_PSD, exc=I, frag="positive semi-definite"),
+    case("not-psd-alpha-2", infoplane.renyi_entropy, NOT_PSD, 2.0, exc=I, frag="semi-definite"),
+    *[case("sparse", fn, *make(G.to_sparse()), exc=T, frag="dense") for fn, make in GRAM_TAKERS],
+    # batch shapes that do not broadcast
+    *[
+        case("batch-shapes", fn, torch.stack([G, G]), torch.stack([G, G, G]), exc=I, frag="broadc")
+        for fn in MULTI
+    ],
     # labels
     case("float-ids", infoplane.label_gram, Y.double(), exc=T, frag="integer class ids"),
     case("bool-ids", infoplane.label_gram, Y > 0, exc=T, frag="integer class ids"),
@@ -155,6 +182,9 @@ CASES = [
     case("string-ids", infoplane.label_gram, np.array(["a", "b"]), exc=T, frag="numeric"),
     case("none", infoplane.label_gram, None, exc=T, frag="torch.Tensor"),
     case("string", infoplane.label_gram, "abc", exc=T, frag="torch.Tensor"),
+    case("gauss-ids-too-large", infoplane.label_gram, Y, 2, sigma=0.5, exc=I, frag="below num_"),
+    case("gauss-sigma", infoplane.label_gram, Y, sigma=-1.0, exc=P, frag="sigma"),
+    case("int-dtype", infoplane.label_gram, Y, dtype=torch.int64, exc=P, frag="floating dtype"),
     *[
         case(f"num_classes-{k!r}", infoplane.label_gram, Y, k, exc=P, frag="num_classes")
         for k in (0, -2, 2.5, "3", True)

@@ -44,8 +44,8 @@ def test_squared_distances_match_reference(shape, dtype):
 def test_squared_distances_chunked_path_matches_one_product(monkeypatch):
     x = _data((11, 50), seed=3) + 5.0
     whole = infoplane.squared_distances(x)
-    for name in ("_CHUNK_ELEMENTS", "_CPU_CHUNK_ELEMENTS"):  # 7 columns per block, ragged end
-        monkeypatch.setattr(kernels, name, 11 * 7, raising=False)
+    monkeypatch.setattr(kernels, "_WHOLE_ELEMENTS", 11 * 49)  # 550 elements: chunked
+    monkeypatch.setattr(kernels, "_CHUNK_ELEMENTS", 11 * 7)  # 7 columns per block, ragged end
     chunked = infoplane.squared_distances(x)
     _close(chunked, whole.numpy(), tol=1e-12)
     _close(chunked, ref.squared_distances(x.numpy()))
@@ -132,9 +132,9 @@ def test_identical_samples_give_all_ones(x):
 
 @pytest.mark.parametrize("offset", [1e6, -3e6])
 def test_large_common_offset_does_not_change_the_gram(offset):
-    """Columns are centred before ||a||^2 + ||b||^2 - 2ab, so a shift of 1e6 costs ~1e-9 only.
-
-    Without centring the cancellation error would be eps * D * offset^2 ~ 1e-2 (checked below).
+    """Samples are translated (first sample to the origin) before ||a||^2 + ||b||^2 - 2ab, so a
+    shift of 1e6 costs ~1e-9 only; untranslated, the cancellation error would be
+    eps * D * offset^2 ~ 1e-2 (checked below).
     """
     x = _data((20, 50), seed=7)
     shifted = x + offset

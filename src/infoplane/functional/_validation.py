@@ -63,8 +63,12 @@ def all_finite(x: torch.Tensor) -> bool:
     return bool(torch.isfinite(lo) & torch.isfinite(hi))
 
 
-def check_floating_data(x: torch.Tensor, name: str, who: str) -> None:
-    """Reject empty, too-small, non-numeric or non-finite sample batches ``[N, ...]``."""
+def check_floating_data(x: torch.Tensor, name: str, who: str) -> float:
+    """Reject empty, too-small, non-numeric, sparse or non-finite sample batches ``[N, ...]``.
+
+    Returns ``max |x|`` (as a float), from the one ``aminmax`` pass that checks finiteness.
+    """
+    check_dense(x, name, who)
     if x.dtype == torch.bool or x.is_complex():
         raise InvalidTypeError(
             f"{who}: expected {name} with a real numeric dtype, got {x.dtype}. "
@@ -84,12 +88,14 @@ def check_floating_data(x: torch.Tensor, name: str, who: str) -> None:
             f"{who}: expected {name} with N >= 2 samples, got shape {tuple(x.shape)}. "
             "Entropy needs at least two samples."
         )
-    if x.is_floating_point() and not all_finite(x):
+    lo, hi = (float(v) for v in torch.stack(torch.aminmax(x.detach())).tolist())
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         n_bad = int((~torch.isfinite(x)).sum())
         raise InvalidInputError(
             f"{who}: expected finite {name}, got {n_bad} NaN/Inf value(s). "
             "Check the data or the run for divergence."
         )
+    return max(abs(lo), abs(hi))
 
 
 def check_positive_scalar(value: Any, name: str, who: str) -> float:
@@ -123,8 +129,14 @@ def check_integer(value: Any, name: str, who: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_alpha(alpha: Any, who: str) -> float:
-    """Validate the Rényi order: a finite number > 0 (1 is the von Neumann limit)."""
+def check_alpha(alpha: Any, who: str, *, allow_inf: bool = False) -> float:
+    """Validate the Rényi order: a number > 0 (1 is the von Neumann limit).
+
+    ``allow_inf=True`` also accepts ``float("inf")``, the min-entropy order of the functional
+    entropies; the tracker and the run configuration keep to finite orders.
+    """
+    if allow_inf and isinstance(alpha, (float, np.floating)) and alpha == math.inf:
+        return math.inf
     return check_positive_scalar(alpha, "alpha", who)
 
 
@@ -147,6 +159,7 @@ def check_gram(gram: Any, who: str, name: str = "gram") -> torch.Tensor:
     positive diagonal and N >= 2.
     """
     g = as_tensor(gram, name, who)
+    check_dense(g, name, who)
     if not g.is_floating_point():
         if g.dtype == torch.bool or g.is_complex():
             raise InvalidTypeError(
@@ -196,6 +209,45 @@ def gram_is_low_precision(gram: Any) -> bool:
     if isinstance(gram, torch.Tensor):
         return gram.dtype in (torch.float16, torch.bfloat16, torch.float32)
     return isinstance(gram, np.ndarray) and gram.dtype in (np.float16, np.float32)
+
+
+def gram_eps(gram: torch.Tensor) -> float:
+    """Machine epsilon of the caller's Gram dtype, float64's at least (integers are exact)."""
+    eps = torch.finfo(DEFAULT_DTYPE).eps
+    if gram.is_floating_point():
+        eps = max(eps, torch.finfo(gram.dtype).eps)
+    return eps
+
+
+def check_dense(x: torch.Tensor, name: str, who: str) -> None:
+    """Reject sparse and other non-strided layouts (they reach no dense kernel intact)."""
+    if x.layout != torch.strided:
+        raise InvalidTypeError(
+            f"{who}: expected {name} as a dense tensor, got layout {x.layout}. "
+            "Convert it with .to_dense()."
+        )
+
+
+def check_floating_dtype(dtype: Any, who: str) -> torch.dtype:
+    """Return ``dtype`` if it is a torch floating dtype, else raise."""
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise InvalidParameterError(
+            f"{who}: expected dtype as a torch floating dtype, got {dtype!r}. "
+            "Pass dtype=torch.float64."
+        )
+    return dtype
+
+
+def check_batch_shapes(grams: list[torch.Tensor], who: str) -> None:
+    """The batch dimensions ``[...]`` of ``[..., N, N]`` Grams must broadcast together."""
+    shapes = [tuple(g.shape[:-2]) for g in grams]
+    try:
+        torch.broadcast_shapes(*shapes)
+    except RuntimeError as exc:
+        raise InvalidInputError(
+            f"{who}: expected Gram batch shapes that broadcast together, got "
+            f"{', '.join(str(s) for s in shapes)}. Stack the Grams to matching batch shapes."
+        ) from exc
 
 
 def check_same_size(grams: list[torch.Tensor], who: str) -> None:

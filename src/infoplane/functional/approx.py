@@ -54,7 +54,8 @@ from typing import Any
 import torch
 
 from infoplane.errors import InvalidInputError, InvalidParameterError, InvalidTypeError
-from infoplane.functional._validation import check_alpha, check_integer
+from infoplane.functional._validation import check_alpha, check_floating_dtype, check_integer
+from infoplane.functional.entropy import _entropy_of_normalized
 
 __all__ = [
     "AUTO_EXACT_MAX_N",
@@ -64,6 +65,7 @@ __all__ = [
     "DEFAULT_RANK",
     "ApproximationWarning",
     "approx_renyi_entropy",
+    "check_approx_alpha",
     "exact_threshold",
 ]
 
@@ -94,14 +96,17 @@ class ApproximationWarning(UserWarning):
     was not finite and exact eigenvalues were used instead."""
 
 
-def exact_threshold(device: torch.device | str | None = None) -> int:
+def exact_threshold() -> int:
     """The N up to which exact eigenvalues are faster than the randomized estimate.
 
-    Measured on CPU (see :data:`AUTO_EXACT_MAX_N`). No crossover has been measured on CUDA;
-    the CPU value is returned for every device.
+    Measured on CPU (see :data:`AUTO_EXACT_MAX_N`); no crossover has been measured on CUDA.
     """
-    del device
     return AUTO_EXACT_MAX_N
+
+
+def check_approx_alpha(alpha: Any, who: str) -> float:
+    """The orders the estimator supports: every finite ``alpha > 0`` (not the min-entropy)."""
+    return check_alpha(alpha, who)
 
 
 # ---------------------------------------------------------------------------------- validation
@@ -212,10 +217,64 @@ def _trace_and_frobenius(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return trace, frob2
 
 
+def _rayleigh_ritz(a: torch.Tensor, q: torch.Tensor | None, v: torch.Tensor):
+    """Ritz values of ``Q^T A Q``, the coupling ``||(I - QQ^T) A Q||^2`` per Ritz vector,
+    ``tr`` and ``||.||_F^2`` of ``Q^T A Q``, and ``A v`` (one product serves both steps)."""
+    if q is None:
+        zeros = torch.zeros(0, device=a.device, dtype=a.dtype)
+        zero = torch.zeros((), device=a.device, dtype=a.dtype)
+        return zeros, zeros, zero, zero, a @ v
+    rank = q.shape[1]
+    prod = a @ torch.cat([q, v], dim=1)
+    aq, av = prod[:, :rank], prod[:, rank:]
+    b = q.T @ aq
+    b = 0.5 * (b + b.T)
+    ritz, ub = torch.linalg.eigh(b)
+    resid = (aq - q @ b) @ ub  # (I - QQ^T) A Q in the Ritz basis
+    return ritz, resid.square().sum(0), torch.diagonal(b).sum(), b.square().sum(), av
+
+
+def _lanczos(
+    a: torch.Tensor,
+    q: torch.Tensor | None,
+    v: torch.Tensor,
+    av: torch.Tensor,
+    steps: int,
+    tol: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lanczos coefficients ``(alphas, betas)`` ``[steps, m]`` of ``A'`` for all probes at once.
+
+    Full reorthogonalization: two passes of classical Gram-Schmidt against the stored basis and
+    against ``Q``. A probe whose Krylov space is exhausted (``beta <= tol``) stops (beta = 0).
+    """
+    n, m = v.shape
+    basis = torch.empty(steps, n, m, device=v.device, dtype=v.dtype)
+    basis[0] = v
+    alphas = torch.zeros(steps, m, device=v.device, dtype=v.dtype)
+    betas = torch.zeros(steps, m, device=v.device, dtype=v.dtype)
+    w = av
+    for j in range(steps):
+        if j > 0:
+            w = a @ basis[j]
+        alphas[j] = (basis[j] * w).sum(0)  # basis[j] is orthogonal to Q: no projection needed
+        if j + 1 == steps:
+            break
+        for _ in range(2):
+            coef = torch.einsum("knm,nm->km", basis[: j + 1], w)
+            w = w - torch.einsum("knm,km->nm", basis[: j + 1], coef)
+            w = _project_off(q, w)
+        beta = torch.linalg.vector_norm(w, dim=0)
+        alive = beta > tol
+        betas[j] = torch.where(alive, beta, torch.zeros_like(beta))
+        basis[j + 1] = torch.where(alive, w / torch.where(alive, beta, torch.ones_like(beta)), 0.0)
+    return alphas, betas
+
+
 def _sketch(
     a: torch.Tensor,
     trace: torch.Tensor,
     frob2: torch.Tensor,
+    *,
     rank: int,
     power_iters: int,
     num_probes: int,
@@ -243,44 +302,10 @@ def _sketch(
     probe_norm2 = v.square().sum(0)
     v = v / probe_norm2.sqrt().clamp_min(torch.finfo(dt).tiny)
 
-    # One product serves the Rayleigh-Ritz step and the first Lanczos step.
-    if q is not None:
-        prod = a @ torch.cat([q, v], dim=1)
-        aq, av = prod[:, :rank], prod[:, rank:]
-        b = q.T @ aq
-        b = 0.5 * (b + b.T)
-        ritz, ub = torch.linalg.eigh(b)
-        resid = (aq - q @ b) @ ub  # (I - QQ^T) A Q in the Ritz basis
-        coupling = resid.square().sum(0)
-        trace_top = torch.diagonal(b).sum()
-        frob_top = b.square().sum()
-    else:
-        av = a @ v
-        ritz = coupling = torch.zeros(0, device=dev, dtype=dt)
-        trace_top = frob_top = torch.zeros((), device=dev, dtype=dt)
+    ritz, coupling, trace_top, frob_top, av = _rayleigh_ritz(a, q, v)
 
-    # 2. Lanczos on A' for all probes at once, with full reorthogonalization (two passes of
-    # classical Gram-Schmidt against the stored basis and against Q).
-    basis = torch.empty(steps, n, num_probes, device=dev, dtype=dt)
-    basis[0] = v
-    alphas = torch.zeros(steps, num_probes, device=dev, dtype=dt)
-    betas = torch.zeros(steps, num_probes, device=dev, dtype=dt)
-    tol = 64.0 * torch.finfo(dt).eps * trace
-    w = av
-    for j in range(steps):
-        if j > 0:
-            w = a @ basis[j]
-        alphas[j] = (basis[j] * w).sum(0)  # basis[j] is orthogonal to Q: no projection needed
-        if j + 1 == steps:
-            break
-        for _ in range(2):
-            coef = torch.einsum("knm,nm->km", basis[: j + 1], w)
-            w = w - torch.einsum("knm,km->nm", basis[: j + 1], coef)
-            w = _project_off(q, w)
-        beta = torch.linalg.vector_norm(w, dim=0)
-        alive = beta > tol  # an exhausted Krylov space stops that probe (beta = 0)
-        betas[j] = torch.where(alive, beta, torch.zeros_like(beta))
-        basis[j + 1] = torch.where(alive, w / torch.where(alive, beta, torch.ones_like(beta)), 0.0)
+    # 2. Lanczos on A' for all probes at once.
+    alphas, betas = _lanczos(a, q, v, av, steps, 64.0 * torch.finfo(dt).eps * trace)
 
     nodes, weights = _quadrature(alphas, betas, steps)
     half = max(1, steps // 2)
@@ -351,13 +376,41 @@ def _pow_divided_difference(theta: torch.Tensor, mu: torch.Tensor, alpha: float)
     return torch.where(close, alpha * (alpha - 1.0) * (0.5 * (t + m)).pow(alpha - 2.0), dd)
 
 
+def _coupling_correction(
+    sk: _Sketch,
+    ritz: torch.Tensor,
+    nodes: torch.Tensor,
+    zero_tol: torch.Tensor,
+    alpha: float,
+    scale: torch.Tensor | None,
+) -> torch.Tensor:
+    """Second-order effect of the dropped coupling block (Daleckii-Krein), see the module doc.
+
+    ``scale`` set: the pow form in units of ``scale`` (``sum (lambda / scale)^alpha``).
+    """
+    # Remainder eigenvalues seen by the coupling: tr A'^3 / tr A'^2 from the quadrature.
+    m2 = (sk.weights * nodes.square()).sum()
+    m3 = (sk.weights * nodes.pow(3)).sum()
+    mu = torch.where(m2 > 0, m3 / torch.where(m2 > 0, m2, torch.ones_like(m2)), 0.0)
+    mu = torch.maximum(mu, zero_tol)
+    active = ritz > 0
+    theta = torch.where(active, ritz, mu)
+    if scale is not None:
+        dd = _pow_divided_difference(theta / scale, mu / scale, alpha) / scale.square()
+    else:
+        dd = _divided_difference(theta, mu, alpha)
+    return torch.where(active, sk.coupling * dd, 0.0).sum()
+
+
 def _entropy_terms(sk: _Sketch, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Entropy in bits (unclamped) and its error estimate from a sketch.
 
     Near ``alpha = 1`` (``alpha < 1.5``) the estimated quantity is ``H = sum_i h(lambda_i)``
     with ``p = 1 + (1 - alpha) H``; for larger alpha ``p = sum_i lambda_i^alpha`` itself is
     estimated, since ``1 + (1 - alpha) H`` would cancel when ``p`` is small. The two are the
-    same linear estimator and differ only in round-off.
+    same linear estimator and differ only in round-off. The pow form works in units of the
+    largest Ritz value or node ``c`` (``sum_i (lambda_i / c)^alpha``, then ``+ alpha ln c``),
+    so no term underflows at large orders and the estimate tends to ``-log2 lambda_max``.
     """
     # Eigenvalues below the numerical-rank tolerance N eps lambda_max count as zero (as in the
     # exact path): round-off would otherwise add N (N eps)^alpha for alpha < 1.
@@ -371,10 +424,11 @@ def _entropy_terms(sk: _Sketch, alpha: float) -> tuple[torch.Tensor, torch.Tenso
 
     ritz, nodes, nodes_half = kept(sk.ritz), kept(sk.nodes), kept(sk.nodes_half)
     pow_form = alpha >= 1.5
+    scale = lam_max.clamp_min(torch.finfo(lam_max.dtype).tiny) if pow_form else None
     if pow_form:
 
         def f(x):
-            return _pow(x, alpha)
+            return _pow(x / scale, alpha)
     else:
 
         def f(x):
@@ -388,42 +442,21 @@ def _entropy_terms(sk: _Sketch, alpha: float) -> tuple[torch.Tensor, torch.Tenso
         y_half = (sk.weights_half * f(nodes_half)).sum(1)
         rem_half, _ = _remainder(y_half, nodes_half, sk.weights_half, sk.trace_rem, sk.frob_rem)
         quad = (rem - rem_half).abs()
-    corr = torch.zeros_like(se)
-    if ritz.numel() > 0:
-        # Remainder eigenvalues seen by the coupling: tr A'^3 / tr A'^2 from the quadrature.
-        m2 = (sk.weights * nodes.square()).sum()
-        m3 = (sk.weights * nodes.pow(3)).sum()
-        mu = torch.where(m2 > 0, m3 / torch.where(m2 > 0, m2, torch.ones_like(m2)), 0.0)
-        mu = torch.maximum(mu, zero_tol)
-        active = ritz > 0
-        theta = torch.where(active, ritz, mu)
-        if pow_form:
-            dd = _pow_divided_difference(theta, mu, alpha)
-        else:
-            dd = _divided_difference(theta, mu, alpha)
-        corr = torch.where(active, sk.coupling * dd, 0.0).sum()
+    corr = _coupling_correction(sk, ritz, nodes, zero_tol, alpha, scale) if ritz.numel() else 0.0
+    corr = torch.as_tensor(corr, dtype=se.dtype, device=se.device)
     total = top + rem + corr
     err = torch.sqrt(se.square() + quad.square() + (0.5 * corr).square())
     if pow_form:
         p = total.clamp_min(torch.finfo(total.dtype).tiny)
-        return torch.log(p) / ((1.0 - alpha) * _LN2), err / (p * (alpha - 1.0) * _LN2)
+        log_p = alpha * torch.log(scale) + torch.log(p)
+        return log_p / ((1.0 - alpha) * _LN2), err / (p * (alpha - 1.0) * _LN2)
     if alpha == 1.0:
         return total / _LN2, err / _LN2
     p = (1.0 + (1.0 - alpha) * total).clamp_min(torch.finfo(total.dtype).tiny)
     return torch.log(p) / ((1.0 - alpha) * _LN2), err / (p * _LN2)
 
 
-def _exact_entropy(a: torch.Tensor, alpha: float) -> torch.Tensor:
-    """Entropy in bits from all eigenvalues (the fallback of a non-finite estimate)."""
-    lam = torch.linalg.eigvalsh(a).clamp_min(0.0)
-    lam = lam / lam.sum()
-    lam = torch.where(lam > lam.numel() * torch.finfo(lam.dtype).eps * lam.max(), lam, 0.0)
-    if alpha == 1.0:
-        return _h(lam, alpha).sum() / _LN2
-    return torch.log2(_pow(lam, alpha).sum()) / (1.0 - alpha)
-
-
-def approx_renyi_entropy(
+def approx_renyi_entropy(  # noqa: PLR0913 - public API: keyword-only estimator options
     a: torch.Tensor,
     alpha: float = 1.01,
     *,
@@ -448,7 +481,9 @@ def approx_renyi_entropy(
     Args:
         a: ``[N, N]`` symmetric PSD Gram normalized to trace one (symmetry is assumed, not
             checked). A trace other than one is divided out.
-        alpha: Rényi order, a finite number > 0. ``alpha == 2`` is computed exactly as
+        alpha: Rényi order, a finite number > 0 (large orders are estimated in units of the
+            largest Ritz value, so they tend to ``-log2 lambda_max``; the order ``inf`` is
+            rejected: use the exact path). ``alpha == 2`` is computed exactly as
             ``-log2 ||A||_F^2``.
         num_probes: Rademacher probes of the Lanczos quadrature (columns of each block product).
         lanczos_steps: Lanczos steps per probe; default :data:`DEFAULT_LANCZOS_STEPS` for
@@ -469,55 +504,87 @@ def approx_renyi_entropy(
         A value clamped into that range by more than its error estimate raises an
         :class:`ApproximationWarning`.
     """
-    alpha = check_alpha(alpha, _WHO)
-    num_probes = check_integer(num_probes, "num_probes", _WHO, 2)
+    alpha = check_approx_alpha(alpha, _WHO)
     if lanczos_steps is None:
         lanczos_steps = DEFAULT_LANCZOS_STEPS if alpha >= 1.0 else 2 * DEFAULT_LANCZOS_STEPS
-    lanczos_steps = check_integer(lanczos_steps, "lanczos_steps", _WHO, 2)
-    rank = check_integer(rank, "rank", _WHO, 0)
-    power_iters = check_integer(power_iters, "power_iters", _WHO, 0)
-    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-        raise InvalidParameterError(
-            f"{_WHO}: expected dtype as a torch floating dtype, got {dtype!r}. "
-            "Pass dtype=torch.float64."
-        )
+    options = _check_options(num_probes, lanczos_steps, rank, power_iters, seed, generator, dtype)
+    a = _check_matrix(a, dtype)
+    trace, frob2 = _trace_and_frobenius(a)
+    if alpha == 2.0:
+        value = -torch.log2(frob2 / trace.square()).to(torch.float64)
+        error = torch.zeros((), dtype=torch.float64, device=a.device)
+    else:
+        value, error = _estimate(a, alpha, trace, frob2, **options)
+    clamped = _clamp_to_range(value, error, a.shape[0], dtype)
+    if return_error:
+        return clamped, error
+    return clamped
+
+
+def _check_options(
+    num_probes: Any,
+    lanczos_steps: Any,
+    rank: Any,
+    power_iters: Any,
+    seed: Any,
+    generator: Any,
+    dtype: Any,
+) -> dict[str, Any]:
+    """Validated options of :func:`approx_renyi_entropy` (the dtype is checked, not returned)."""
+    check_floating_dtype(dtype, _WHO)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise InvalidTypeError(
             f"{_WHO}: expected generator as a torch.Generator, got "
             f"{type(generator).__name__}. Pass seed=... instead."
         )
-    seed = check_integer(seed, "seed", _WHO, 0)
-    a = _check_matrix(a, dtype)
-    n = a.shape[0]
+    return {
+        "num_probes": check_integer(num_probes, "num_probes", _WHO, 2),
+        "steps": check_integer(lanczos_steps, "lanczos_steps", _WHO, 2),
+        "rank": check_integer(rank, "rank", _WHO, 0),
+        "power_iters": check_integer(power_iters, "power_iters", _WHO, 0),
+        "seed": check_integer(seed, "seed", _WHO, 0),
+        "generator": generator,
+    }
+
+
+def _estimate(
+    a: torch.Tensor,
+    alpha: float,
+    trace: torch.Tensor,
+    frob2: torch.Tensor,
+    *,
+    generator: torch.Generator | None,
+    seed: int,
+    **sketch_options: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The randomized estimate and its error (float64); exact eigenvalues if not finite."""
     device = a.device
+    if generator is None:
+        generator = torch.Generator(device=device)
+        generator.manual_seed(seed)
+    elif generator.device.type != device.type:
+        raise InvalidParameterError(
+            f"{_WHO}: expected a generator on {device.type} like a, got one on "
+            f"{generator.device.type}. Create it with torch.Generator(device=a.device)."
+        )
+    sk = _sketch(a, trace, frob2, generator=generator, **sketch_options)
+    value, error = (t.to(torch.float64) for t in _entropy_terms(sk, alpha))
+    if not (bool(torch.isfinite(value)) and bool(torch.isfinite(error))):
+        warnings.warn(
+            f"{_WHO}: the randomized estimate was not finite; fell back to exact eigenvalues.",
+            ApproximationWarning,
+            stacklevel=3,
+        )
+        value = _entropy_of_normalized(a / trace, alpha).to(torch.float64)
+        error = torch.zeros_like(value)
+    return value, error
+
+
+def _clamp_to_range(
+    value: torch.Tensor, error: torch.Tensor, n: int, dtype: torch.dtype
+) -> torch.Tensor:
+    """``value`` clamped into ``[0, log2 N]``; warns when that moves it beyond its error."""
     log2n = math.log2(n)
-    trace, frob2 = _trace_and_frobenius(a)
-
-    if alpha == 2.0:
-        value = -torch.log2(frob2 / trace.square()).to(torch.float64)
-        error = torch.zeros((), dtype=torch.float64, device=device)
-    else:
-        if generator is None:
-            generator = torch.Generator(device=device)
-            generator.manual_seed(seed)
-        elif generator.device.type != device.type:
-            raise InvalidParameterError(
-                f"{_WHO}: expected a generator on {device.type} like a, got one on "
-                f"{generator.device.type}. Create it with torch.Generator(device=a.device)."
-            )
-        sk = _sketch(a, trace, frob2, rank, power_iters, num_probes, lanczos_steps, generator)
-        value, error = _entropy_terms(sk, alpha)
-        value = value.to(torch.float64)
-        error = error.to(torch.float64)
-        if not (bool(torch.isfinite(value)) and bool(torch.isfinite(error))):
-            warnings.warn(
-                f"{_WHO}: the randomized estimate was not finite; fell back to exact eigenvalues.",
-                ApproximationWarning,
-                stacklevel=2,
-            )
-            value = _exact_entropy(a, alpha).to(torch.float64)
-            error = torch.zeros_like(value)
-
     clamped = value.clamp(0.0, log2n)
     moved = float((clamped - value).abs())
     # Round-off of the computation dtype alone never warns.
@@ -527,8 +594,6 @@ def approx_renyi_entropy(
             f"(moved {moved:.3g} bits, error estimate {float(error):.3g}). Increase num_probes "
             "or lanczos_steps.",
             ApproximationWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    if return_error:
-        return clamped, error
     return clamped

@@ -10,6 +10,7 @@ sigma is ours times sqrt(2).
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -20,55 +21,94 @@ from infoplane.functional._validation import (
     DEFAULT_DTYPE,
     as_tensor,
     check_floating_data,
+    check_floating_dtype,
     check_gram,
     check_integer,
     check_positive_scalar,
 )
 
-#: Above this many elements (N * D) the sample matrix is upcast and multiplied in column chunks,
-#: so the float64 copy never exceeds about 128 MiB at a time.
-_CHUNK_ELEMENTS = 1 << 24
-#: On CPU the chunks are cache-sized (1 MiB of float64): the upcast, centred block is still in
-#: cache when the product reads it, so the distances cost about one float64 matrix product
-#: instead of extra passes over a float64 copy in main memory. At least this many columns per
-#: chunk keep each rank-k update of the ``[N, N]`` product compute-bound when N is large.
-_CPU_CHUNK_ELEMENTS = 1 << 17
-_MIN_CHUNK_COLUMNS = 256
+#: Column chunk of the upcast, translated samples on CPU, in elements (16 MiB of float64), in one
+#: buffer reused for every chunk. A product split into many small ones runs as many parallel
+#: regions, each of which waits for every thread: when another process holds a core that costs
+#: a scheduler time slice per region (the former 1 MiB chunks made the Gram 10x slower than one
+#: product on a busy 2-core CPU). Above about 32 MiB, on the other hand, the C allocator maps
+#: fresh pages for every call, and faulting them in costs as much as the upcast itself.
+_CHUNK_ELEMENTS = 1 << 21
+#: On an accelerator there are no page faults to avoid: one chunk (one product) up to this many
+#: elements (256 MiB of float64).
+_WHOLE_ELEMENTS = 1 << 25
+
+
+def _samples(x: Any, who: str, name: str = "x") -> tuple[torch.Tensor, float]:
+    """Validate a batch ``[N, ...]``: ``([N, D] view, max |x|)`` (dtype unchanged)."""
+    x = as_tensor(x, name, who)
+    magnitude = check_floating_data(x, name, who)
+    return x.reshape(x.shape[0], -1), magnitude
 
 
 def _flatten_samples(x: Any, who: str, name: str = "x") -> torch.Tensor:
     """Validate a batch ``[N, ...]`` and return it as ``[N, D]`` (dtype unchanged)."""
-    x = as_tensor(x, name, who)
-    check_floating_data(x, name, who)
-    return x.reshape(x.shape[0], -1)
+    return _samples(x, who, name)[0]
 
 
-def _squared_distances(x2d: torch.Tensor, dtype: torch.dtype = DEFAULT_DTYPE) -> torch.Tensor:
-    """Pairwise squared Euclidean distances of ``[N, D]`` rows as ``[N, N]`` in ``dtype``.
+def _tracks_grad(x: torch.Tensor) -> bool:
+    return x.requires_grad and torch.is_grad_enabled()
 
-    Uses ``||a||^2 + ||b||^2 - 2 a.b`` on one matrix product of the column-centred data (distances
-    are translation invariant; centring removes most of the cancellation that a large common
-    offset would cause). Never materializes an ``[N, N, D]`` tensor. When ``N * D`` is large the
-    upcast and the product run over column chunks, so extra memory stays O(N * chunk + N^2).
+
+def _chunk_columns(x2d: torch.Tensor) -> int:
+    n, d = x2d.shape
+    limit = _CHUNK_ELEMENTS if x2d.device.type == "cpu" else _WHOLE_ELEMENTS
+    return d if n * d <= limit else max(limit // n, 1)
+
+
+def _translated_product(x2d: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``F F^T`` of the samples translated by their first row, ``F = X - 1 x_0^T``, in ``dtype``.
+
+    Distances are translation invariant; moving the first sample to the origin removes a large
+    common offset (the cancellation of ``||a||^2 + ||b||^2 - 2 a.b``) like centring on the mean
+    would, without a reduction pass. Each column chunk is upcast into one reused buffer and
+    translated in place (two passes, no fresh pages per chunk); with grad tracking the same steps
+    run out of place. Extra memory: one chunk of :data:`_CHUNK_ELEMENTS` (CPU) or
+    :data:`_WHOLE_ELEMENTS` (accelerator) and ``[N, N]``.
     """
     n, d = x2d.shape
-    limit = _CPU_CHUNK_ELEMENTS if x2d.device.type == "cpu" else _CHUNK_ELEMENTS
-    columns = max(limit // n, min(_MIN_CHUNK_COLUMNS, _CHUNK_ELEMENTS // n), 1)
-    chunk = d if n * d <= limit else columns
+    chunk = _chunk_columns(x2d)
+    origin = x2d[0].to(dtype)
     gram = torch.zeros((n, n), dtype=dtype, device=x2d.device)
-    # One buffer for every chunk: upcast into it and centre in place. A fresh pair of blocks per
-    # chunk was, in some processes, served by the C allocator from freshly faulted-in pages,
-    # which made the upcast 5x slower (~50 ms for [100, 65536] on CPU) than the reused buffer.
+    if _tracks_grad(x2d):
+        for start in range(0, d, chunk):
+            block = x2d[:, start : start + chunk].to(dtype) - origin[start : start + chunk]
+            gram = torch.addmm(gram, block, block.T)
+        return gram
     buffer = torch.empty((n, min(chunk, d)), dtype=dtype, device=x2d.device)
     for start in range(0, d, chunk):
         part = x2d[:, start : start + chunk]
         block = buffer[:, : part.shape[1]]
         block.copy_(part)
-        block.sub_(block.mean(dim=0, keepdim=True))
+        block.sub_(origin[start : start + chunk])
         gram.addmm_(block, block.T)
-    sq = torch.diagonal(gram).clone()
+    return gram
+
+
+def _squared_distances(x2d: torch.Tensor, dtype: torch.dtype = DEFAULT_DTYPE) -> torch.Tensor:
+    """Pairwise squared Euclidean distances of ``[N, D]`` rows as ``[N, N]`` in ``dtype``.
+
+    Uses ``||a||^2 + ||b||^2 - 2 a.b`` on one matrix product of the data translated by its first
+    sample (distances are translation invariant; this removes most of the cancellation that a
+    large common offset would cause). Never materializes an ``[N, N, D]`` tensor. Extra memory:
+    one column chunk of the translated ``dtype`` copy (16 MiB on CPU, 256 MiB on an accelerator)
+    and two ``[N, N]`` buffers. Differentiable when ``x2d`` requires grad (then without in-place
+    steps).
+    """
+    gram = _translated_product(x2d, dtype)
+    sq = torch.diagonal(gram)
     # (sq_i + sq_j) - (g_ij + g_ji): exactly symmetric, since both sums commute bitwise (BLAS
-    # need not return a symmetric product), in one pass fewer than symmetrizing afterwards.
+    # need not return a symmetric product).
+    if _tracks_grad(gram):
+        d2 = (sq[:, None] + sq[None, :]) - (gram + gram.T)
+        eye = torch.eye(d2.shape[0], dtype=torch.bool, device=d2.device)
+        return d2.clamp(min=0.0).masked_fill(eye, 0.0)
+    sq = sq.clone()
     # The result reuses the product's storage: two [N, N] buffers at any time, not three.
     both = gram + gram.T
     d2 = torch.add(sq[:, None], sq[None, :], out=gram)
@@ -79,22 +119,65 @@ def _squared_distances(x2d: torch.Tensor, dtype: torch.dtype = DEFAULT_DTYPE) ->
     return d2
 
 
+def _check_distances_fit(magnitude: float, d: int, dtype: torch.dtype, who: str) -> None:
+    """Squared distances of samples with entries up to ``magnitude`` must fit in ``dtype``."""
+    if 4.0 * d * magnitude * magnitude > torch.finfo(dtype).max:
+        raise InvalidInputError(
+            f"{who}: expected samples whose squared distances fit in {dtype}, got max |x| = "
+            f"{magnitude:.3g} with D = {d} features. Scale the data down first."
+        )
+
+
 def squared_distances(x: Any, *, dtype: torch.dtype = DEFAULT_DTYPE) -> torch.Tensor:
     """Pairwise squared Frobenius distances ``||x_i - x_j||^2`` of a batch.
 
     Args:
         x: samples ``[N, ...]`` (any trailing shape), torch tensor or numpy array.
-        dtype: computation dtype (default float64; half precision is upcast).
+        dtype: floating computation dtype (default float64; half precision is upcast).
 
     Returns:
         ``[N, N]`` tensor on the device of ``x``, symmetric, zero diagonal, non-negative.
+
+    Raises:
+        InvalidInputError: when the squared distances would overflow ``dtype``.
     """
-    return _squared_distances(_flatten_samples(x, "squared_distances"), dtype)
+    who = "squared_distances"
+    dtype = check_floating_dtype(dtype, who)
+    x2d, magnitude = _samples(x, who)
+    _check_distances_fit(magnitude, x2d.shape[1], dtype, who)
+    return _squared_distances(x2d, dtype)
 
 
 def _gram_from_squared_distances(d2: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
     """``exp(-d2 / (2 sigma^2))``; ``sigma`` may be a 0-d tensor (no host synchronisation)."""
     return torch.exp(d2 / (-2.0 * sigma * sigma))
+
+
+def _in_direct_range(magnitude: float, sigma: float, d: int, dtype: torch.dtype) -> bool:
+    """Whether ``exp(-d2 / (2 sigma^2))`` is finite and exact in ``dtype`` as written.
+
+    True when ``2 sigma^2`` and the squared distances neither overflow nor underflow: ``sigma``
+    and a non-zero ``max |x|`` within ``[tiny^(1/4), max^(1/4)]`` of ``dtype``.
+    """
+    info = torch.finfo(dtype)
+    low, high = info.tiny**0.25, info.max**0.25
+    fits = 4.0 * d * magnitude * magnitude <= info.max
+    return low <= sigma <= high and fits and (magnitude == 0.0 or magnitude >= low)
+
+
+def _scaled_gram(x2d: torch.Tensor, magnitude: float, sigma: float) -> torch.Tensor:
+    """The Gaussian Gram for extreme ``sigma`` or ``max |x|``, in float64, never NaN.
+
+    The samples are scaled by a power of two ``2^-e`` to ``max |x| < 1`` (exact), their squared
+    distances computed there, and the exponent ``d2' r^2 / 2`` applied with ``r = 2^e / sigma``
+    (one rounding). ``r`` is capped at ``2^(+-1000)``: beyond, every off-diagonal entry is 0 or
+    1 in float64 either way.
+    """
+    e = max(-1000, min(1000, math.frexp(magnitude)[1]))
+    mantissa, exponent = math.frexp(sigma)
+    r = math.ldexp(1.0 / mantissa, max(-1000, min(1000, e - exponent)))
+    d2 = _squared_distances(x2d.to(DEFAULT_DTYPE) * math.ldexp(1.0, -e), DEFAULT_DTYPE)
+    return torch.exp(d2 * r * (-0.5 * r))
 
 
 def gaussian_gram(x: Any, sigma: Any, *, dtype: torch.dtype = DEFAULT_DTYPE) -> torch.Tensor:
@@ -103,21 +186,32 @@ def gaussian_gram(x: Any, sigma: Any, *, dtype: torch.dtype = DEFAULT_DTYPE) -> 
     ``K_ij = exp(-||x_i - x_j||^2 / (2 sigma^2))`` with the Frobenius norm over every trailing
     dimension, so a convolutional activation ``[N, C, H, W]`` gets the tensor kernel of
     Wickstrøm et al. (arXiv:1909.11396). Built from one matrix product, never from an
-    ``[N, N, D]`` difference tensor.
+    ``[N, N, D]`` difference tensor. Finite for every finite input and width: where ``sigma``
+    or the data are so small or large that ``2 sigma^2`` or the squared distances would leave
+    the range of ``dtype``, the distances are computed in units of a power of two of the data
+    and divided by ``sigma`` in that scale (float64, then cast to ``dtype``).
+
+    Differentiable in ``x`` when it requires grad: information-bottleneck losses can use it
+    with :func:`~infoplane.renyi_entropy` (see there where gradients are undefined).
 
     Args:
         x: samples ``[N, ...]``, N >= 2, finite.
         sigma: kernel width > 0 in infoplane's convention (the authors' code width divided
             by sqrt(2)).
-        dtype: computation dtype (default float64).
+        dtype: floating computation dtype (default float64).
 
     Returns:
         ``[N, N]`` symmetric matrix with unit diagonal, on the device of ``x``.
     """
     who = "gaussian_gram"
-    x2d = _flatten_samples(x, who)
+    dtype = check_floating_dtype(dtype, who)
+    x2d, magnitude = _samples(x, who)
     s = check_positive_scalar(sigma, "sigma", who)
+    if not _in_direct_range(magnitude, s, x2d.shape[1], dtype):
+        return _scaled_gram(x2d, magnitude, s).to(dtype)
     d2 = _squared_distances(x2d, dtype)
+    if _tracks_grad(d2):
+        return _gram_from_squared_distances(d2, s)
     # in place (d2 is ours: no second [N, N] buffer); same arithmetic as
     # _gram_from_squared_distances, so both paths give identical bits
     return d2.div_(-2.0 * s * s).exp_()
@@ -179,29 +273,47 @@ def _labels_to_ids(y: Any, who: str, num_classes: int | None = None) -> torch.Te
 
 
 def label_gram(
-    y: Any, num_classes: int | None = None, *, dtype: torch.dtype = DEFAULT_DTYPE
+    y: Any,
+    num_classes: int | None = None,
+    *,
+    sigma: Any = None,
+    dtype: torch.dtype = DEFAULT_DTYPE,
 ) -> torch.Tensor:
-    """Class-indicator Gram matrix ``K_ij = 1 if y_i == y_j else 0``.
+    """Label Gram matrix: the class indicator, or the Gaussian kernel on one-hot labels.
 
-    The paper's Gaussian kernel on one-hot labels with a tiny width is this same matrix. Its
-    normalized eigenvalues are the empirical class frequencies, so its entropy is the plug-in
-    Rényi entropy of the labels for every alpha.
+    The one home of the label kernel. With ``sigma=None`` (default) it is the indicator
+    ``K_ij = 1 if y_i == y_j else 0``; its normalized eigenvalues are the empirical class
+    frequencies, so its entropy is the plug-in Rényi entropy of the labels for every alpha.
+    With ``sigma`` it is the paper's Gaussian kernel on one-hot rows,
+    ``exp(-||e_{y_i} - e_{y_j}||^2 / (2 sigma^2))``: 1 within a class and ``exp(-1 / sigma^2)``
+    between classes (one-hot rows of two classes are ``sqrt(2)`` apart), computed in that
+    closed form. A tiny ``sigma`` gives the indicator again.
 
     Args:
-        y: integer class ids ``[N]``, or one-hot rows ``[N, K]`` (the argmax of each row is used).
-            Soft (probability) rows are also reduced to their argmax class, with a warning:
-            that is the indicator kernel of the predicted class, not a kernel on probabilities
-            (use :func:`gaussian_gram` for that).
-        num_classes: when given, ids must lie in ``0..num_classes-1``.
-        dtype: dtype of the result (default float64).
+        y: integer class ids ``[N]`` on any device, or one-hot rows ``[N, K]`` (the argmax of
+            each row is used). Soft (probability) rows are also reduced to their argmax class,
+            with a warning: that is the kernel of the predicted class, not a kernel on
+            probabilities (use :func:`gaussian_gram` for that).
+        num_classes: when given, ids must lie in ``0..num_classes-1`` (and one-hot rows have
+            ``num_classes`` columns).
+        sigma: width > 0 of the Gaussian kernel on one-hot labels, or None for the indicator.
+        dtype: floating dtype of the result (default float64).
 
     Returns:
-        ``[N, N]`` 0/1 matrix on the device of ``y``.
+        ``[N, N]`` matrix on the device of ``y``.
     """
+    who = "label_gram"
+    dtype = check_floating_dtype(dtype, who)
     if num_classes is not None:
-        num_classes = check_integer(num_classes, "num_classes", "label_gram")
-    ids = _labels_to_ids(y, "label_gram", num_classes)
-    return (ids[:, None] == ids[None, :]).to(dtype)
+        num_classes = check_integer(num_classes, "num_classes", who)
+    s = None if sigma is None else check_positive_scalar(sigma, "sigma", who)
+    ids = _labels_to_ids(y, who, num_classes)
+    same = ids[:, None] == ids[None, :]
+    if s is None:
+        return same.to(dtype)
+    between = math.exp(-(1.0 / s) / s)  # 1/s may be inf: exp(-inf) = 0, never NaN
+    one = torch.ones((), dtype=dtype, device=ids.device)
+    return torch.where(same, one, torch.full_like(one, between))
 
 
 def _normalize(gram: torch.Tensor) -> torch.Tensor:

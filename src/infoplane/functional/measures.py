@@ -17,13 +17,9 @@ These are private building blocks of :class:`infoplane.InformationPlane` (inputs
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from infoplane.functional.entropy import _entropy_from_eigenvalues
-
-_LN2 = math.log(2.0)
+from infoplane.functional.entropy import _entropy_from_eigenvalues, _entropy_of_normalized
 
 
 def class_entropy(counts: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -34,13 +30,6 @@ def class_entropy(counts: torch.Tensor, alpha: float) -> torch.Tensor:
     counts = counts.to(torch.float64)
     p = counts[counts > 0] / counts.sum()
     return _entropy_from_eigenvalues(p, alpha)
-
-
-def _entropy_batch(a: torch.Tensor, alpha: float) -> torch.Tensor:
-    """Entropy of a batch of trace-one (possibly zero-padded) matrices ``[B, n, n]``."""
-    if alpha == 2.0:
-        return -torch.log2((a * a).sum(dim=(-2, -1)))
-    return _entropy_from_eigenvalues(torch.linalg.eigvalsh(a), alpha)
 
 
 def _class_layout(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
@@ -108,14 +97,7 @@ def joint_with_labels_entropy(
     cols = index[:, None, :]
     blocks = k_t[:, rows, cols]  # [L, K, n_max, n_max], a fresh tensor: scaled in place
     blocks.mul_((valid[:, :, None] & valid[:, None, :]).to(k_t.dtype)).div_(n)
-    lam = (
-        torch.linalg.eigvalsh(blocks)
-        if alpha != 2.0
-        else None  # alpha = 2: the Frobenius form on the blocks
-    )
-    if lam is None:
-        return -torch.log2((blocks * blocks).sum(dim=(-3, -2, -1)))
-    return _entropy_from_eigenvalues(lam.reshape(lam.shape[0], -1), alpha)
+    return _entropy_of_normalized(blocks, alpha, blocks=True)
 
 
 def plane_step(
@@ -141,7 +123,7 @@ def plane_step(
         ``h_x``, ``h_y`` (0-d), and ``h_t``, ``i_xt``, ``i_ty`` (``[L]``), float64 bits.
     """
     num_layers = k_t.shape[0]
-    s = _entropy_batch(_scaled_batch(k_x, k_t, k_y if y is None else None), alpha)
+    s = _entropy_of_normalized(_scaled_batch(k_x, k_t, k_y if y is None else None), alpha)
     h_x = s[0]
     h_t = s[1 : 1 + num_layers]
     h_xt = s[1 + num_layers : 1 + 2 * num_layers]
