@@ -22,6 +22,7 @@ from infoplane.functional.bandwidth import LabelAlignment, WidthRule
 from infoplane.functional.kernels import (
     _gram_from_squared_distances,
     _squared_distances,
+    label_gram,
 )
 from infoplane.functional.measures import plane_step
 from infoplane.schema import CONTROL_FIELDS, ESTIMATES
@@ -41,11 +42,7 @@ class LabelKernel:
         return self.sigma is None
 
     def __call__(self, ids: torch.Tensor) -> torch.Tensor:
-        if self.sigma is None:
-            return (ids[:, None] == ids[None, :]).to(torch.float64)
-        k = self.num_classes or int(ids.max()) + 1
-        one_hot = torch.nn.functional.one_hot(ids, k).to(torch.float64)
-        return _gram_from_squared_distances(_squared_distances(one_hot), self.sigma)
+        return label_gram(ids, self.num_classes, sigma=self.sigma)
 
 
 class WidthState:
@@ -152,6 +149,7 @@ class BatchMeasurer:
             self.states[split] = WidthState(self._proto.x_rule, self._proto.rules)
         return self.states[split]
 
+    @torch.no_grad()
     def measure(
         self,
         x: torch.Tensor,
