@@ -136,6 +136,13 @@ def _build_parser() -> argparse.ArgumentParser:
             description=text + " from its files alone",
         )
         p.add_argument("run_dir", type=Path, help="the run directory (with history.csv)")
+        if name == "plot":
+            p.add_argument(
+                "--animate",
+                action="store_true",
+                help="also write an information-plane animation per split (GIF; MP4 where "
+                "ffmpeg exists) into figures/",
+            )
     return parser
 
 
@@ -247,6 +254,13 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
     for path in make_figures(args.run_dir):
         print(path)
+    if args.animate:
+        from infoplane.analysis import history_frame, splits
+        from infoplane.plot import animate_information_plane
+
+        for split in splits(history_frame(args.run_dir)):
+            out = RunDir(args.run_dir).figures / f"information_plane_{split}.gif"
+            print(animate_information_plane(args.run_dir, out, split=split))
     return 0
 
 

@@ -69,7 +69,8 @@ class InformationPlane:
             ``model.measured_layers`` if the model declares it, else every activation module
             (each block's output after its non-linearity). Results come in forward order; a
             module that runs k times per forward gives k layers ``name:0`` ... ``name:k-1``.
-        alpha: Rényi order (default 1.01, the paper's).
+        alpha: Rényi order (default 1.01, the value in the paper's text; the authors' code and
+            the paper presets use 1, the von Neumann entropy).
         x_width: width rule of the input kernel: a positive number (the paper: 8 / sqrt(2) on
             MNIST scaled to [0, 1]), or ``"median"`` (default), ``"knn"``, ``"silverman"``,
             ``"scott"``, ``"alignment"``, or a :class:`~infoplane.bandwidth.WidthRule`.

@@ -239,3 +239,15 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path) -> None:
         assert a[key].shape == b[key].shape, key
         assert np.array_equal(a[key], b[key], equal_nan=a[key].dtype.kind == "f"), key
     assert (whole / "metrics.csv").read_text() == (part / "metrics.csv").read_text()
+
+
+def test_plot_animate_writes_one_animation_per_split(digits_run: Path, capsys) -> None:
+    assert main(["plot", str(digits_run), "--animate"]) == 0
+    out = capsys.readouterr().out.split()
+    gifs = [Path(p) for p in out if p.endswith(".gif")]
+    assert sorted(p.name for p in gifs) == [
+        "information_plane_test.gif",
+        "information_plane_train.gif",
+    ]
+    for gif in gifs:
+        assert gif.read_bytes()[:6] in (b"GIF87a", b"GIF89a")

@@ -189,3 +189,12 @@ def test_each_split_keeps_its_own_width_state() -> None:
         assert a == m
     assert alone.widths("train").state_dict() == mixed.widths("train").state_dict()
     assert mixed.widths("test").state_dict() != mixed.widths("train").state_dict()
+
+
+def test_measure_accepts_an_input_that_requires_grad() -> None:
+    """The tracker measures without building a graph; no autograd error reaches the user."""
+    x = torch.randn(40, 4, dtype=torch.float64, requires_grad=True)
+    y = torch.arange(40) % 2
+    r = _plane(Identity(), width=1.0, x_width=1.0).measure(x, y, step=0)["t"]
+    want = mutual_information(gaussian_gram(x.detach(), 1.0), label_gram(y))
+    assert r["i_ty"] == pytest.approx(float(want), abs=1e-10)

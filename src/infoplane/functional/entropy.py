@@ -235,7 +235,8 @@ def renyi_entropy(gram: Any, alpha: float = 1.01, *, method: str = "exact") -> t
         alpha: Rényi order, > 0. ``alpha == 1`` gives the von Neumann limit; ``alpha == 2`` uses
             the exact Frobenius form without eigenvalues; ``alpha = float("inf")`` gives the
             min-entropy ``-log2 lambda_max``, the limit of large orders. The default 1.01 is
-            the paper's.
+            the value in the paper's text; the authors' code, and infoplane's paper presets,
+            use alpha = 1 (von Neumann).
         method: ``"exact"`` (eigenvalues), ``"approx"`` (randomized estimate, see
             :mod:`infoplane.functional.approx`; finite orders only) or ``"auto"`` (exact below
             the size where the approximation wins, and for ``alpha = inf`` at every size).
