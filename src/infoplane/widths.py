@@ -232,11 +232,15 @@ class _MovingAlignment(WidthRule):
         """The iteration an update without ``step`` is taken to be."""
         return self.steps if self.last_step is None else self.last_step + 1
 
-    def best_candidate(self, sq_dists: torch.Tensor, y_gram: torch.Tensor) -> torch.Tensor:
-        """``sigma*`` on the grid of the next update (:meth:`next_step`), unsmoothed; no state
-        change."""
+    def best_candidate(
+        self, sq_dists: torch.Tensor, y_gram: torch.Tensor, *, step: int | None = None
+    ) -> torch.Tensor:
+        """``sigma*`` on the grid of iteration ``step`` (default :meth:`next_step`), unsmoothed;
+        no state change."""
+        step = _check_step(step, type(self).__name__)
         self._check_labels(sq_dists, y_gram)
-        return self._best(_pairs(sq_dists, y_gram), self._num(self.next_step()))
+        step = self.next_step() if step is None else step
+        return self._best(_pairs(sq_dists, y_gram), self._num(step))
 
     def lookup(self, sq_dists, dim, y_gram=None):
         """The batch's best candidate on the steady-state grid (``num_candidates``)."""
