@@ -104,16 +104,9 @@ class WidthRule:
         """A width for a batch that is not a training step (a probe set); no state changes."""
         return self.width(sq_dists, dim, y_gram)
 
-    def __call__(
-        self,
-        sq_dists: torch.Tensor,
-        dim: int,
-        y_gram: torch.Tensor | None = None,
-        *,
-        step: int | None = None,
-    ) -> torch.Tensor:
+    def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         """Same as :meth:`update`."""
-        return self.update(sq_dists, dim, y_gram, step=step)
+        return self.update(*args, **kwargs)
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -203,10 +196,20 @@ class _MovingAlignment(WidthRule):
     update).
     """
 
+    #: Iterations searched on the warm-up grid when ``warmup_steps`` is not given.
+    default_warmup_steps = 20
+
     def __init__(
-        self, num_candidates: int, warmup_candidates: int, warmup_steps: int, beta: float
+        self,
+        *,
+        num_candidates: int = 100,
+        warmup_candidates: int = 300,
+        warmup_steps: int | None = None,
+        beta: float = 0.9,
     ) -> None:
         who = type(self).__name__
+        if warmup_steps is None:
+            warmup_steps = self.default_warmup_steps
         self.num_candidates = check_integer(num_candidates, "num_candidates", who)
         self.warmup_candidates = check_integer(warmup_candidates, "warmup_candidates", who)
         self.warmup_steps = check_integer(warmup_steps, "warmup_steps", who, minimum=0)
@@ -326,17 +329,10 @@ class LabelAlignment(_MovingAlignment):
 
     name = "alignment"
 
-    def __init__(
-        self,
-        *,
-        num_candidates: int = 100,
-        warmup_candidates: int = 300,
-        warmup_steps: int = 20,
-        beta: float = 0.9,
-        low: float = 0.3,
-        high: float = 10.0,
-    ) -> None:
-        super().__init__(num_candidates, warmup_candidates, warmup_steps, beta)
+    def __init__(self, *, low: float = 0.3, high: float = 10.0, **settings: Any) -> None:
+        """``settings``: ``num_candidates`` (100), ``warmup_candidates`` (300),
+        ``warmup_steps`` (20) and ``beta`` (0.9), as for :class:`AuthorsAlignment`."""
+        super().__init__(**settings)
         self.low, self.high = _check_range(low, high, type(self).__name__)
 
     def _grid(self, pairs, num):
@@ -361,19 +357,16 @@ class AuthorsAlignment(_MovingAlignment):
     The authors computed each alignment with an ``N^3`` matrix product in float32; here it is a
     float64 sum over the pairs, so the choice can differ only where two candidates tie to
     float32 rounding.
+
+    Args:
+        num_candidates: candidates after the warm-up (100).
+        warmup_candidates: candidates during the warm-up (300).
+        warmup_steps: iterations ``0 .. warmup_steps - 1`` use the warm-up grid (21).
+        beta: the moving average's weight of the past, per iteration, in [0, 1) (0.9).
     """
 
     name = "authors"
-
-    def __init__(
-        self,
-        *,
-        num_candidates: int = 100,
-        warmup_candidates: int = 300,
-        warmup_steps: int = 21,
-        beta: float = 0.9,
-    ) -> None:
-        super().__init__(num_candidates, warmup_candidates, warmup_steps, beta)
+    default_warmup_steps = 21
 
     def _grid(self, pairs, num):
         return _authors_grid(_mean_distance_all(pairs.sq, pairs.n), num)

@@ -559,36 +559,21 @@ def best_width(sq_dists: Any, y_gram: Any, sigmas: Any) -> torch.Tensor:
     return s.take(_search(_pairs(d2, yg), s))
 
 
-#: Rules that moved to :mod:`infoplane.widths` (``functional`` holds no state).
-_MOVED = frozenset(
-    {
-        "KNN",
-        "WIDTH_RULES",
-        "AuthorsAlignment",
-        "Fixed",
-        "LabelAlignment",
-        "Median",
-        "Scott",
-        "Silverman",
-        "WidthRule",
-        "make_width_rule",
-    }
-)
-
-
 def __getattr__(name: str) -> Any:
-    """Importing a moved rule from here still works, with a DeprecationWarning."""
-    if name not in _MOVED:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    warnings.warn(
-        f"infoplane.functional.bandwidth.{name} moved to infoplane.widths.{name} (also "
-        f"infoplane.bandwidth.{name}); import it from there.",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    from infoplane import widths  # lazy: functional never imports widths at import time
+    """The rules moved to :mod:`infoplane.widths` (``functional`` holds no state); importing
+    one from here still works, with a DeprecationWarning."""
+    if not name.startswith("__"):
+        from infoplane import widths  # lazy: functional never imports widths at import time
 
-    return getattr(widths, name)
+        if name in widths.__all__:
+            warnings.warn(
+                f"infoplane.functional.bandwidth.{name} moved to infoplane.widths.{name} (also "
+                f"infoplane.bandwidth.{name}); import it from there.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return getattr(widths, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
