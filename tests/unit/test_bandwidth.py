@@ -234,6 +234,7 @@ def test_knn_rule_with_k_above_the_batch_size_warns_and_uses_the_farthest_neighb
     ("spec", "cls"),
     [
         ("alignment", bandwidth.LabelAlignment),
+        ("authors", bandwidth.AuthorsAlignment),
         ("median", bandwidth.Median),
         ("knn", bandwidth.KNN),
         ("silverman", bandwidth.Silverman),

@@ -4,17 +4,22 @@ Every width here is the ``sigma`` of ``exp(-||a - b||^2 / (2 sigma^2))``. The au
 Wickstrøm et al. (arXiv:1909.11396) used ``exp(-d^2 / sigma^2)``: divide their values by sqrt(2)
 to get ours (their input width 8 on MNIST in [0, 1] is 8 / sqrt(2) ~ 5.657 here).
 
-Rules:
+Pure functions of a batch (no state; the rules applied step after step, with their moving
+averages, live in :mod:`infoplane.widths`):
 
 * :func:`median_distance` -- the median pairwise distance (the "median heuristic"; for an even
   number of pairs the mean of the two middle distances, as ``numpy.median``).
 * :func:`knn_distance` -- the mean distance to the k-th nearest neighbour.
 * :func:`silverman` and :func:`scott` -- the multivariate rules of thumb (Silverman 1986,
   Scott 1992) with the pooled per-feature standard deviation of the sample.
-* :func:`alignment_sigma` -- the paper's rule: the candidate maximizing the kernel alignment
-  with the label Gram (Cristianini et al., NIPS 2001), over a grid of candidates.
-* :class:`LabelAlignment` -- the same, smoothed across steps with an exponential moving average
-  ``sigma_t = beta sigma_{t-1} + (1 - beta) sigma*_t`` (beta = 0.9, ``sigma_0 = sigma*_0``).
+* :func:`kernel_alignment` -- the alignment of the Gaussian Gram with a target Gram
+  (Cristianini et al., NIPS 2001) at given widths.
+* :func:`candidate_grid` and :func:`authors_grid` -- the candidate widths of the paper's rule:
+  a grid relative to the mean distance, and the authors' grid exactly.
+* :func:`best_width` -- the search: the candidate of largest alignment with the label Gram
+  (ties to the smallest width).
+* :func:`alignment_sigma` -- the paper's rule on one batch: :func:`best_width` over
+  :func:`candidate_grid`.
 
 Each function returns a 0-d float64 tensor on the device of its input. When a rule gives 0 (many
 duplicated samples), the mean pairwise distance is used instead, and 1.0 when every sample is the
@@ -26,9 +31,9 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 
 from infoplane.errors import InvalidInputError, InvalidParameterError
@@ -47,6 +52,15 @@ _ALIGN_CHUNK_ELEMENTS = 1 << 22
 #: the allocator's cache instead of being fresh pages every call.
 _CPU_ALIGN_CHUNK_ELEMENTS = 1 << 17
 _SQRT2 = math.sqrt(2.0)
+#: The authors' grid in their convention exp(-d^2 / sigma^2): an absolute lower end, and the
+#: upper end as a multiple of the mean distance (see :func:`authors_grid`).
+AUTHORS_LOW = 0.3
+AUTHORS_HIGH = 10.0
+#: The bounded search (CPU): grids of fewer candidates are evaluated whole; about this many
+#: evenly spaced candidates are evaluated first, then at most this many per refinement round.
+_BOUNDED_MIN_CANDIDATES = 16
+_BOUNDED_COARSE = 10
+_BOUNDED_ROUND = 6
 
 
 def _upper_pairs(m: torch.Tensor) -> torch.Tensor:
@@ -195,91 +209,208 @@ def _check_sq_dists(sq_dists: Any, who: str) -> torch.Tensor:
 
 
 def _candidate_grid(sq_dists: torch.Tensor, num: int, low: float, high: float) -> torch.Tensor:
-    mean = _upper_pairs(sq_dists).sqrt().mean()
+    return _relative_grid(_upper_pairs(sq_dists).sqrt().mean(), num, low, high)
+
+
+def _relative_grid(mean: torch.Tensor, num: int, low: float, high: float) -> torch.Tensor:
+    """``linspace(low, high, num) * mean / sqrt(2)``, with ``mean`` taken as 1.0 if it is 0."""
     mean = torch.where(mean > 0, mean, torch.ones_like(mean))
-    grid = torch.linspace(low, high, num, dtype=sq_dists.dtype, device=sq_dists.device)
+    grid = torch.linspace(low, high, num, dtype=mean.dtype, device=mean.device)
     return grid * (mean / _SQRT2)
 
 
-def _pair_terms(
-    d2: torch.Tensor, y_gram: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Upper-triangle distances and label values, the label diagonal and ``||K_Y||_F``."""
-    dist = _upper_pairs(d2)
-    yv = _upper_pairs(y_gram).to(d2.dtype)
+def authors_grid(sq_dists: Any, num: int = 100) -> torch.Tensor:
+    """The authors' candidate widths, exactly, converted to infoplane's sigma.
+
+    In their convention ``exp(-d^2 / sigma^2)`` the candidates are
+    ``linspace(0.3, 10 * mean(d), num)``: the lower end 0.3 is absolute (not relative to the
+    distances) and ``mean(d)`` runs over all ``N^2`` entries of the Euclidean distance matrix,
+    the zero diagonal included (``kernel_mat`` in ``python/network.py`` of the authors'
+    repository ``Wickstrom/InformationTheoryExperiment``; ``num`` is 300 for the iterations
+    0..20 and 100 after). Each candidate is divided by sqrt(2) for ``exp(-d^2 / (2 sigma^2))``.
+
+    Args:
+        sq_dists: ``[N, N]`` squared pairwise distances (see :func:`~infoplane.squared_distances`).
+        num: number of candidates.
+
+    Returns:
+        ``[num]`` candidates in increasing order, in the dtype of ``sq_dists``. When
+        ``10 * mean(d) < 0.3`` (tiny distances) the authors' list runs downwards and is returned
+        reversed; when every distance is 0 all candidates are ``0.3 / sqrt(2)`` (every width
+        gives the same all-ones Gram).
+    """
+    who = "authors_grid"
+    d2 = _check_sq_dists(sq_dists, who)
+    return _authors_grid(
+        _mean_distance_all(_upper_pairs(d2), d2.shape[0]), check_integer(num, "num", who)
+    )
+
+
+def _mean_distance_all(sq_pairs: torch.Tensor, n: int) -> torch.Tensor:
+    """Mean of the ``N x N`` distance matrix, zero diagonal included, from its upper pairs."""
+    return sq_pairs.sqrt().sum() * (2.0 / (n * n))
+
+
+def _authors_grid(mean: torch.Tensor, num: int) -> torch.Tensor:
+    """``linspace(0.3, 10 mean, num) / sqrt(2)`` in increasing order, without host syncs."""
+    low = torch.full_like(mean, AUTHORS_LOW)
+    top = AUTHORS_HIGH * mean
+    top = torch.where(top > 0, top, low)
+    fraction = torch.linspace(0.0, 1.0, num, dtype=mean.dtype, device=mean.device)
+    grid = low + (top - low) * fraction
+    return torch.where(top >= low, grid, grid.flip(0)) / _SQRT2
+
+
+class _Pairs(NamedTuple):
+    """What the alignment of every candidate needs, over the ``N (N - 1) / 2`` pairs ``i < j``."""
+
+    n: int
+    sq: torch.Tensor  # [P] squared distances
+    y: torch.Tensor  # [P] label-Gram values
+    y_trace: torch.Tensor  # 0-d, the label Gram's trace
+    y_norm: torch.Tensor  # 0-d, ||K_Y||_F
+
+
+def _pairs(d2: torch.Tensor, y_gram: torch.Tensor) -> _Pairs:
+    n = d2.shape[-1]
+    iu = torch.triu_indices(n, n, offset=1, device=d2.device)
+    sq = d2[iu[0], iu[1]]
+    yv = y_gram[iu[0], iu[1]].to(d2.dtype)
     y_diag = torch.diagonal(y_gram).to(d2.dtype)
     y_norm = (y_diag.square().sum() + 2.0 * yv.square().sum()).sqrt()
-    return dist, yv, y_diag, y_norm
+    return _Pairs(n, sq, yv, y_diag.sum(), y_norm)
 
 
-def _inner_and_norm(
-    n: int, dist: torch.Tensor, yv: torch.Tensor, y_diag: torch.Tensor, sigmas: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``<K_s, K_Y>_F`` and ``||K_s||_F`` for every candidate ``s``, over chunks of candidates."""
-    limit = _CPU_ALIGN_CHUNK_ELEMENTS if dist.device.type == "cpu" else _ALIGN_CHUNK_ELEMENTS
-    chunk = max(1, limit // max(1, dist.numel()))
-    inner, norm = [], []
-    for s in sigmas.split(chunk):
-        k = torch.div(dist[None, :], -2.0 * s[:, None] * s[:, None]).exp_()
-        inner.append(y_diag.sum() + 2.0 * (k @ yv))
-        norm.append((n + 2.0 * (k * k).sum(dim=1)).sqrt())
-    return torch.cat(inner), torch.cat(norm)
+def _evaluate(pairs: _Pairs, sigmas: torch.Tensor, *, slopes: bool = False) -> torch.Tensor:
+    """``[<K_s, K_Y>_F, ||K_s||_F^2]`` for every candidate ``s`` (``[2, S]``), over chunks.
+
+    Uses the symmetry of both Grams and ``K_s[i, i] = 1``: O(N^2) per candidate. With
+    ``slopes`` a third row holds ``d ||K_s||_F^2 / du`` at ``u = 1 / (2 s^2)``.
+    """
+    out = []
+    for s in sigmas.split(_chunk(pairs)):
+        k = torch.div(pairs.sq[None, :], -2.0 * s[:, None] * s[:, None]).exp_()
+        kk = k * k
+        rows = [pairs.y_trace + 2.0 * (k @ pairs.y), pairs.n + 2.0 * kk.sum(dim=1)]
+        if slopes:
+            rows.append(-4.0 * (kk @ pairs.sq))
+        out.append(torch.stack(rows))
+    return out[0] if len(out) == 1 else torch.cat(out, dim=1)
+
+
+def _chunk(pairs: _Pairs) -> int:
+    """Candidates evaluated at once: about a cache-sized ``[candidates, pairs]`` block."""
+    limit = _CPU_ALIGN_CHUNK_ELEMENTS if pairs.sq.device.type == "cpu" else _ALIGN_CHUNK_ELEMENTS
+    return max(1, limit // max(1, pairs.sq.numel()))
+
+
+def _alignment(pairs: _Pairs, values: torch.Tensor) -> torch.Tensor:
+    """Alignments from the rows of :func:`_evaluate`."""
+    return values[0] / (values[1].sqrt() * pairs.y_norm)
 
 
 def _alignment_from_sq(
     d2: torch.Tensor, y_gram: torch.Tensor, sigmas: torch.Tensor
 ) -> torch.Tensor:
-    """Kernel alignment ``<K_s, K_Y>_F / (||K_s||_F ||K_Y||_F)`` for every candidate ``s``.
+    """Kernel alignment ``<K_s, K_Y>_F / (||K_s||_F ||K_Y||_F)`` for every candidate ``s``."""
+    pairs = _pairs(d2, y_gram)
+    return _alignment(pairs, _evaluate(pairs, sigmas))
 
-    Uses the symmetry of both Grams and ``K_s[i, i] = 1``: only the ``N (N - 1) / 2`` pairs are
-    evaluated, O(N^2) per candidate, vectorized over chunks of candidates.
-    """
-    dist, yv, y_diag, y_norm = _pair_terms(d2, y_gram)
-    inner, norm = _inner_and_norm(d2.shape[0], dist, yv, y_diag, sigmas)
-    return inner / (norm * y_norm)
+
+def _margin(pairs: _Pairs) -> float:
+    """Relative rounding allowance: ``16 (P + 1024) eps`` for ``P`` pairs."""
+    return 1.0 + 16.0 * (pairs.sq.numel() + 1024) * torch.finfo(pairs.sq.dtype).eps
+
+
+def _first_best(align: torch.Tensor, margin: float) -> torch.Tensor:
+    """Index of the first candidate within rounding (``margin``) of the largest alignment."""
+    return (align * margin >= align.max()).to(align.dtype).argmax()
+
+
+def _full_index(pairs: _Pairs, grid: torch.Tensor) -> torch.Tensor:
+    """The full search: every candidate evaluated in one batched pass, no host sync."""
+    return _first_best(_alignment(pairs, _evaluate(pairs, grid)), _margin(pairs))
 
 
 def _best_index(d2: torch.Tensor, y_gram: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    """Index (0-d tensor) of the candidate of the increasing ``grid`` with the largest alignment.
+    """Index (0-d tensor) of the candidate of the non-decreasing ``grid`` with the largest
+    alignment with ``y_gram``; see :func:`_search`."""
+    return _search(_pairs(d2, y_gram), grid)
+
+
+def _search(pairs: _Pairs, grid: torch.Tensor) -> torch.Tensor:
+    """Index (0-d tensor) of the best candidate of the non-decreasing ``grid``.
 
     Ties go to the smallest width, and so do candidates within rounding of the maximum (a
-    relative ``margin`` of about ``16 (P + 1024) eps`` for ``P`` pairs), so that the choice does
-    not depend on how the candidates were batched.
-
-    Every kernel value ``exp(-d^2 / (2 s^2))`` grows with ``s``, and so do ``<K_s, K_Y>`` (for a
-    label Gram without negative entries) and ``||K_s||``. Between two evaluated candidates
-    ``a < b`` every candidate's alignment is therefore at most ``<K_b, K_Y> / (||K_a|| ||K_Y||)``.
-    On CPU the search evaluates about ``sqrt(num)`` evenly spaced candidates, then only the
-    intervals whose bound reaches the best value found, less the margin: every skipped
-    candidate is provably further below the maximum, so the result is that of the full search.
-    Other devices evaluate every candidate (no host synchronisation).
+    relative margin of ``16 (P + 1024) eps`` for ``P`` pairs), so that the choice does not
+    depend on how the candidates were batched. On CPU the search is bounded
+    (:func:`_bounded_index`) and returns the full search's index after evaluating a fraction
+    of the grid; on other devices every candidate is evaluated in one batched pass, which
+    needs no host synchronisation (the same definition, so the same index).
     """
-    n, num = d2.shape[0], grid.numel()
-    dist, yv, y_diag, y_norm = _pair_terms(d2, y_gram)
-    margin = 1.0 + 16.0 * (dist.numel() + 1024) * torch.finfo(dist.dtype).eps
-    if d2.device.type != "cpu" or num < 16 or bool((yv < 0).any()):
-        inner, norm = _inner_and_norm(n, dist, yv, y_diag, grid)
-        align = inner / (norm * y_norm)
-    else:
-        coarse = sorted({*range(0, num, math.isqrt(num)), num - 1})
-        inner, norm = _inner_and_norm(n, dist, yv, y_diag, grid[coarse])
-        align = torch.full((num,), -math.inf, dtype=dist.dtype)
-        align[coarse] = inner / (norm * y_norm)
-        best = align[coarse].max()
-        if not bool(torch.isfinite(best)):
-            return _alignment_from_sq(d2, y_gram, grid).argmax()
-        bound = inner[1:] / (norm[:-1] * y_norm) * margin
-        keep = (bound >= best / margin).tolist()
-        rest = [
-            torch.arange(lo + 1, hi)
-            for lo, hi, k in zip(coarse[:-1], coarse[1:], keep, strict=True)
-            if k and hi - lo > 1
-        ]
-        if rest:
-            index = torch.cat(rest)
-            inner, norm = _inner_and_norm(n, dist, yv, y_diag, grid[index])
-            align[index] = inner / (norm * y_norm)
-    return (align * margin >= align.max()).to(align.dtype).argmax()
+    if pairs.sq.device.type != "cpu" or grid.numel() < _BOUNDED_MIN_CANDIDATES:
+        return _full_index(pairs, grid)
+    if bool((pairs.y < 0).any()):  # the bounds below need a label Gram without negative entries
+        return _full_index(pairs, grid)
+    return _bounded_index(pairs, grid)
+
+
+def _bounded_index(pairs: _Pairs, grid: torch.Tensor) -> torch.Tensor:
+    """Branch and bound over the sorted grid: the full search's index, fewer evaluations.
+
+    With ``u = 1 / (2 s^2)`` every kernel value ``exp(-u d^2)`` is convex and decreasing in u,
+    hence so are ``I(u) = <K_s, K_Y>`` (for a label Gram without negative entries) and
+    ``Q(u) = ||K_s||^2``. Between two evaluated candidates ``I`` lies below its chord and ``Q``
+    above the tangents at both ends, so every candidate in between has a certified upper bound
+    on its alignment (:func:`_upper_bounds`). The search evaluates about ten evenly spaced
+    candidates, then, round after round, the candidates whose bound (with the rounding margin)
+    still reaches the best alignment found: all of them, or an evenly spread subset of a
+    cache-sized block (at least :data:`_BOUNDED_ROUND`). A candidate never evaluated is
+    provably further below the maximum than the margin, so the result is the index of
+    :func:`_full_index`. The bookkeeping runs in numpy on the host (this path is CPU only).
+    """
+    num, margin = grid.numel(), _margin(pairs)
+    if not bool(pairs.sq.any()):  # identical samples: every width gives the all-ones Gram
+        return torch.zeros((), dtype=torch.long)
+    cap = max(_BOUNDED_ROUND, _chunk(pairs))
+    u = (0.5 / (grid * grid)).numpy()
+    values = np.zeros((3, num))
+    done = np.zeros(num, dtype=bool)
+    stride = -(-(num - 1) // (_BOUNDED_COARSE - 1))
+    index = np.unique(np.append(np.arange(0, num, stride), num - 1))
+    y_norm = float(pairs.y_norm)
+    while True:
+        values[:, index] = _evaluate(pairs, grid[torch.from_numpy(index)], slopes=True).numpy()
+        done[index] = True
+        align = np.full(num, -np.inf)
+        align[done] = values[0, done] / (np.sqrt(values[1, done]) * y_norm)
+        best = align.max()
+        if not np.isfinite(best):
+            return _full_index(pairs, grid)
+        bound = _upper_bounds(values, done, u, pairs.n) / y_norm
+        index = np.flatnonzero(~done & (bound * margin >= best / margin))
+        if index.size == 0:
+            return torch.tensor(int(np.argmax(align * margin >= best)))
+        if index.size > cap:  # an evenly spread subset
+            index = index[np.linspace(0, index.size - 1, cap).round().astype(np.int64)]
+
+
+def _upper_bounds(values: np.ndarray, done: np.ndarray, u: np.ndarray, n: int) -> np.ndarray:
+    """Upper bound of ``I / sqrt(Q)`` of every candidate from its nearest evaluated neighbours.
+
+    ``values`` holds ``I``, ``Q`` and ``dQ/du`` of the evaluated candidates (``done``, the first
+    and the last among them); entries of evaluated candidates are meaningless.
+    """
+    at = np.arange(u.size)
+    left = np.maximum.accumulate(np.where(done, at, 0))
+    right = np.minimum.accumulate(np.where(done, at, u.size - 1)[::-1])[::-1]
+    (i_l, q_l, s_l), (i_r, q_r, s_r) = values[:, left], values[:, right]
+    u_l, u_r = u[left], u[right]  # u_l >= u >= u_r: u falls as the width grows
+    span = u_l - u_r
+    t = np.divide(u_l - u, span, out=np.zeros_like(u), where=span > 0)
+    chord = i_l + (i_r - i_l) * t
+    tangent = np.maximum(q_l + s_l * (u - u_l), q_r + s_r * (u - u_r))
+    return chord / np.sqrt(np.maximum(tangent, n))
 
 
 # ----------------------------------------------------------------------------- public functions
@@ -388,240 +519,72 @@ def alignment_sigma(
     low: float = 0.3,
     high: float = 10.0,
 ) -> torch.Tensor:
-    """The paper's width: the grid candidate that maximizes the alignment with ``y_gram``.
+    """The paper's width rule on a relative grid: the candidate that maximizes the alignment.
 
     The grid is ``linspace(low, high, num_candidates) * mean_pairwise_distance / sqrt(2)``
-    (see :func:`candidate_grid`); ties go to the smallest width.
+    (see :func:`candidate_grid`; for the authors' grid, exactly, use :func:`authors_grid` with
+    :func:`best_width`); ties go to the smallest width.
     """
     who = "alignment_sigma"
     x2d = _x_and_y_gram(x, y_gram, who)
     yg = _check_y_gram(y_gram, x2d.shape[0], who)
     num = check_integer(num_candidates, "num_candidates", who)
     low, high = _check_range(low, high, who)
-    d2 = _squared_distances(x2d)
-    grid = _candidate_grid(d2, num, low, high)
-    return grid.take(_best_index(d2, yg, grid))
+    pairs = _pairs(_squared_distances(x2d), yg)
+    grid = _relative_grid(pairs.sq.sqrt().mean(), num, low, high)
+    return grid.take(_search(pairs, grid))
 
 
-# ----------------------------------------------------------------------------- stateful rules
-class WidthRule:
-    """A kernel-width rule applied to one layer step after step.
+def best_width(sq_dists: Any, y_gram: Any, sigmas: Any) -> torch.Tensor:
+    """The candidate width of largest kernel alignment with ``y_gram`` (the search of the
+    label-alignment rules).
 
-    Call it with the squared pairwise distances ``[N, N]`` of the batch (float64), the feature
-    dimension ``D`` and the label Gram; it returns a 0-d tensor. Stateless rules ignore the
-    step; :class:`LabelAlignment` keeps a moving average. ``state_dict``/``load_state_dict``
-    make a resumed run continue with the same widths.
+    Args:
+        sq_dists: ``[N, N]`` squared pairwise distances (see :func:`~infoplane.squared_distances`).
+        y_gram: ``[N, N]`` target Gram (usually :func:`~infoplane.label_gram`).
+        sigmas: ``[S]`` positive candidate widths, in any order (e.g. :func:`candidate_grid` or
+            :func:`authors_grid`).
+
+    Returns:
+        The best candidate as a 0-d tensor. Ties go to the smallest width, and so do candidates
+        within rounding of the maximum (a relative ``16 (P + 1024) eps`` for ``P`` pairs). On
+        CPU a bounded search evaluates a fraction of the candidates and returns the same one.
     """
-
-    name = "rule"
-
-    def __call__(
-        self, sq_dists: torch.Tensor, dim: int, y_gram: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        raise NotImplementedError
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        del state
-
-    def describe(self) -> dict[str, Any]:
-        """Configuration of the rule, for run records."""
-        return {"rule": self.name}
+    who = "best_width"
+    d2 = _check_sq_dists(sq_dists, who)
+    yt = as_tensor(y_gram, "y_gram", who)
+    check_same_device([d2, yt], ["sq_dists", "y_gram"], who)
+    yg = _check_y_gram(yt, d2.shape[0], who)
+    s = _check_sigmas(sigmas, d2.device, who).to(d2.dtype).sort(stable=True).values
+    return s.take(_search(_pairs(d2, yg), s))
 
 
-class Fixed(WidthRule):
-    """A constant width."""
+def __getattr__(name: str) -> Any:
+    """The rules moved to :mod:`infoplane.widths` (``functional`` holds no state); importing
+    one from here still works, with a DeprecationWarning."""
+    if not name.startswith("__"):
+        from infoplane import widths  # lazy: functional never imports widths at import time
 
-    name = "fixed"
-
-    def __init__(self, sigma: float) -> None:
-        self.sigma = check_positive_scalar(sigma, "sigma", "Fixed")
-
-    def __call__(self, sq_dists, dim, y_gram=None):
-        return torch.tensor(self.sigma, dtype=sq_dists.dtype, device=sq_dists.device)
-
-    def describe(self):
-        return {"rule": self.name, "sigma": self.sigma}
-
-
-class Median(WidthRule):
-    """The median pairwise distance of each batch."""
-
-    name = "median"
-
-    def __call__(self, sq_dists, dim, y_gram=None):
-        return _median_from_sq(sq_dists)
-
-
-class KNN(WidthRule):
-    """The mean distance to the k-th nearest neighbour in each batch."""
-
-    name = "knn"
-
-    def __init__(self, k: int = 10) -> None:
-        self.k = check_integer(k, "k", "KNN")
-
-    def __call__(self, sq_dists, dim, y_gram=None):
-        n = sq_dists.shape[0]
-        if self.k > n - 1:
+        if name in widths.__all__:
             warnings.warn(
-                f"KNN: k = {self.k} needs more than the batch's N = {n} samples; using "
-                f"k = {n - 1}, the farthest neighbour.",
-                UserWarning,
+                f"infoplane.functional.bandwidth.{name} moved to infoplane.widths.{name} (also "
+                f"infoplane.bandwidth.{name}); import it from there.",
+                DeprecationWarning,
                 stacklevel=2,
             )
-        return _knn_from_sq(sq_dists, min(self.k, n - 1))
-
-    def describe(self):
-        return {"rule": self.name, "k": self.k}
-
-
-class Silverman(WidthRule):
-    """Silverman's multivariate rule of thumb on each batch."""
-
-    name = "silverman"
-
-    def __call__(self, sq_dists, dim, y_gram=None):
-        return _silverman_from_sq(sq_dists, dim)
-
-
-class Scott(WidthRule):
-    """Scott's multivariate rule of thumb on each batch."""
-
-    name = "scott"
-
-    def __call__(self, sq_dists, dim, y_gram=None):
-        return _scott_from_sq(sq_dists, dim)
-
-
-class LabelAlignment(WidthRule):
-    """The paper's width rule: label alignment over a grid, smoothed by a moving average.
-
-    At step t the candidate ``sigma*_t`` maximizing the alignment with the label Gram is found
-    over ``warmup_candidates`` grid points during the first ``warmup_steps`` calls and over
-    ``num_candidates`` after (the authors: 300, 20 and 100), then
-    ``sigma_t = beta sigma_{t-1} + (1 - beta) sigma*_t`` with ``sigma_0 = sigma*_0``.
-    """
-
-    name = "alignment"
-
-    def __init__(
-        self,
-        *,
-        num_candidates: int = 100,
-        warmup_candidates: int = 300,
-        warmup_steps: int = 20,
-        beta: float = 0.9,
-        low: float = 0.3,
-        high: float = 10.0,
-    ) -> None:
-        who = "LabelAlignment"
-        self.num_candidates = check_integer(num_candidates, "num_candidates", who)
-        self.warmup_candidates = check_integer(warmup_candidates, "warmup_candidates", who)
-        self.warmup_steps = check_integer(warmup_steps, "warmup_steps", who, minimum=0)
-        if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0.0 <= beta < 1.0:
-            raise InvalidParameterError(f"{who}: expected beta in [0, 1), got {beta!r}.")
-        self.beta = float(beta)
-        self.low, self.high = _check_range(low, high, who)
-        self.steps = 0
-        self.sigma: torch.Tensor | None = None
-
-    def best_candidate(self, sq_dists: torch.Tensor, y_gram: torch.Tensor) -> torch.Tensor:
-        """This step's ``sigma*``: the best grid candidate (no smoothing, no state change)."""
-        num = self.warmup_candidates if self.steps < self.warmup_steps else self.num_candidates
-        grid = _candidate_grid(sq_dists, num, self.low, self.high)
-        return grid.take(_best_index(sq_dists, y_gram, grid))  # no host sync
-
-    def update(self, best: torch.Tensor) -> torch.Tensor:
-        """Fold a candidate into the moving average and return the smoothed width."""
-        if self.sigma is None:
-            self.sigma = best.detach().clone()
-        else:
-            self.sigma = self.beta * self.sigma.to(best.device) + (1.0 - self.beta) * best
-        self.steps += 1
-        return self.sigma
-
-    def __call__(self, sq_dists, dim, y_gram=None):
-        if y_gram is None:
-            raise InvalidInputError(
-                "LabelAlignment: expected a label Gram, got None. Pass y to measure() or use "
-                "another width rule (median, knn, silverman, scott, fixed)."
-            )
-        check_same_device([sq_dists, y_gram], ["sq_dists", "y_gram"], "LabelAlignment")
-        if tuple(y_gram.shape) != tuple(sq_dists.shape):
-            raise InvalidInputError(
-                f"LabelAlignment: expected a label Gram of shape {tuple(sq_dists.shape)} like the "
-                f"distances, got {tuple(y_gram.shape)}. Build both on the same batch."
-            )
-        return self.update(self.best_candidate(sq_dists, y_gram))
-
-    def state_dict(self):
-        return {
-            "steps": self.steps,
-            "sigma": None if self.sigma is None else float(self.sigma),
-        }
-
-    def load_state_dict(self, state):
-        self.steps = int(state["steps"])
-        sigma = state.get("sigma")
-        self.sigma = None if sigma is None else torch.tensor(float(sigma), dtype=torch.float64)
-
-    def describe(self):
-        return {
-            "rule": self.name,
-            "num_candidates": self.num_candidates,
-            "warmup_candidates": self.warmup_candidates,
-            "warmup_steps": self.warmup_steps,
-            "beta": self.beta,
-            "low": self.low,
-            "high": self.high,
-        }
-
-
-_RULES: dict[str, Callable[[], WidthRule]] = {
-    "alignment": LabelAlignment,
-    "median": Median,
-    "knn": KNN,
-    "silverman": Silverman,
-    "scott": Scott,
-}
-
-
-def make_width_rule(spec: Any) -> WidthRule:
-    """Build a rule from a name (``"alignment"``, ``"median"``, ``"knn"``, ``"silverman"``,
-    ``"scott"``), a positive number (a fixed width), or return a :class:`WidthRule` as is."""
-    if isinstance(spec, WidthRule):
-        return spec
-    if isinstance(spec, str):
-        if spec not in _RULES:
-            raise InvalidParameterError(
-                f"make_width_rule: expected a rule in {sorted(_RULES)} or a positive number, "
-                f"got {spec!r}."
-            )
-        return _RULES[spec]()
-    if isinstance(spec, (numbers.Real, torch.Tensor)) and not isinstance(spec, bool):
-        return Fixed(check_positive_scalar(spec, "spec", "make_width_rule"))
-    raise InvalidParameterError(
-        f"make_width_rule: expected a rule name, a positive number or a WidthRule, got "
-        f"{type(spec).__name__}."
-    )
+            return getattr(widths, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
-    "KNN",
-    "Fixed",
-    "LabelAlignment",
-    "Median",
-    "Scott",
-    "Silverman",
-    "WidthRule",
+    "AUTHORS_HIGH",
+    "AUTHORS_LOW",
     "alignment_sigma",
+    "authors_grid",
+    "best_width",
     "candidate_grid",
     "kernel_alignment",
     "knn_distance",
-    "make_width_rule",
     "median_distance",
     "scott",
     "silverman",

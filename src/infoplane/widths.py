@@ -1,0 +1,418 @@
+"""Kernel-width rules applied to one layer step after step (the stateful side of the widths).
+
+A rule turns the squared pairwise distances ``[N, N]`` of a batch, the feature dimension ``D``
+and the label Gram into one width ``sigma`` (infoplane's convention
+``exp(-||a - b||^2 / (2 sigma^2))``). Every rule offers two verbs:
+
+* :meth:`WidthRule.update` (also ``rule(...)``) -- the width of training iteration ``step``;
+  it advances the rule's state (the moving average of the label-alignment rules).
+* :meth:`WidthRule.lookup` -- a width for a batch that is not a training step (a probe set),
+  without touching any state. Stateless rules return the same as :meth:`~WidthRule.update`; the
+  label-alignment rules return the batch's best candidate on their steady-state grid (no moving
+  average, no warm-up grid), so a probe does not depend on how many steps were measured.
+
+Rules: :class:`Fixed`, :class:`Median`, :class:`KNN`, :class:`Silverman`, :class:`Scott`
+(the functions of :mod:`infoplane.functional.bandwidth`, batch by batch), and the paper's
+label-alignment rule of Wickstrøm et al. (arXiv:1909.11396) in two readings:
+
+* :class:`AuthorsAlignment` (``"authors"``) -- the authors' code exactly (see
+  :func:`~infoplane.functional.bandwidth.authors_grid`): candidates ``linspace(0.3, 10 mean(d),
+  K) / sqrt(2)``, K = 300 for the iterations 0..20 and 100 after.
+* :class:`LabelAlignment` (``"alignment"``) -- a variant whose grid is relative to the data:
+  ``linspace(0.3, 10, K) * mean pairwise distance / sqrt(2)`` (scale-free: the lower end moves
+  with the distances), K = 300 for the iterations 0..19 and 100 after.
+
+Both smooth the best candidate ``sigma*`` with an exponential moving average over training
+iterations, ``sigma_t = beta sigma_{t-1} + (1 - beta) sigma*_t`` with ``sigma_0 = sigma*_0``
+(beta = 0.9). The authors measured every iteration; when the previous update was k iterations
+ago (``every = k``) the average decays as if the new target had held for those k iterations:
+``sigma <- beta^k sigma + (1 - beta^k) sigma*``. A repeated step (k = 0, e.g. a step measured
+again after a resume) is one more update with k = 1; a step below the previous one is treated
+the same way, with a warning, and the rule counts on from it.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from infoplane.errors import InvalidInputError, InvalidParameterError
+from infoplane.functional._validation import (
+    check_integer,
+    check_positive_scalar,
+    check_same_device,
+)
+from infoplane.functional.bandwidth import (
+    _authors_grid,
+    _check_range,
+    _knn_from_sq,
+    _mean_distance_all,
+    _median_from_sq,
+    _Pairs,
+    _pairs,
+    _relative_grid,
+    _scott_from_sq,
+    _search,
+    _silverman_from_sq,
+)
+
+
+class WidthRule:
+    """A kernel-width rule applied to one layer step after step.
+
+    A stateless rule implements :meth:`width`; a stateful one overrides :meth:`update` and
+    :meth:`lookup` (and ``state_dict``/``load_state_dict``, so that a resumed run continues with
+    the same widths). Every method returns a 0-d tensor on the device of ``sq_dists``.
+    """
+
+    name = "rule"
+
+    def width(
+        self, sq_dists: torch.Tensor, dim: int, y_gram: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The width of one batch (stateless rules)."""
+        if type(self).__call__ is WidthRule.__call__:
+            raise NotImplementedError(f"{type(self).__name__} implements no width rule")
+        return self(sq_dists, dim, y_gram)  # a rule that implements ``__call__`` itself
+
+    def update(
+        self,
+        sq_dists: torch.Tensor,
+        dim: int,
+        y_gram: torch.Tensor | None = None,
+        *,
+        step: int | None = None,
+    ) -> torch.Tensor:
+        """The width at training iteration ``step``, advancing the rule's state.
+
+        Args:
+            sq_dists: ``[N, N]`` squared pairwise distances of the batch (float64).
+            dim: the feature dimension ``D`` of the samples.
+            y_gram: ``[N, N]`` label Gram (needed by the label-alignment rules).
+            step: the training iteration; ``None`` takes the one after the previous update.
+        """
+        _check_step(step, type(self).__name__)
+        return self.width(sq_dists, dim, y_gram)
+
+    def lookup(
+        self, sq_dists: torch.Tensor, dim: int, y_gram: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """A width for a batch that is not a training step (a probe set); no state changes."""
+        return self.width(sq_dists, dim, y_gram)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """Same as :meth:`update`."""
+        return self.update(*args, **kwargs)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        del state
+
+    def describe(self) -> dict[str, Any]:
+        """Configuration of the rule, for run records."""
+        return {"rule": self.name}
+
+
+def _check_step(step: Any, who: str) -> int | None:
+    return None if step is None else check_integer(step, "step", who, minimum=0)
+
+
+class Fixed(WidthRule):
+    """A constant width."""
+
+    name = "fixed"
+
+    def __init__(self, sigma: float) -> None:
+        self.sigma = check_positive_scalar(sigma, "sigma", "Fixed")
+
+    def width(self, sq_dists, dim, y_gram=None):
+        return torch.tensor(self.sigma, dtype=sq_dists.dtype, device=sq_dists.device)
+
+    def describe(self):
+        return {"rule": self.name, "sigma": self.sigma}
+
+
+class Median(WidthRule):
+    """The median pairwise distance of each batch."""
+
+    name = "median"
+
+    def width(self, sq_dists, dim, y_gram=None):
+        return _median_from_sq(sq_dists)
+
+
+class KNN(WidthRule):
+    """The mean distance to the k-th nearest neighbour in each batch."""
+
+    name = "knn"
+
+    def __init__(self, k: int = 10) -> None:
+        self.k = check_integer(k, "k", "KNN")
+
+    def width(self, sq_dists, dim, y_gram=None):
+        n = sq_dists.shape[0]
+        if self.k > n - 1:
+            warnings.warn(
+                f"KNN: k = {self.k} needs more than the batch's N = {n} samples; using "
+                f"k = {n - 1}, the farthest neighbour.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return _knn_from_sq(sq_dists, min(self.k, n - 1))
+
+    def describe(self):
+        return {"rule": self.name, "k": self.k}
+
+
+class Silverman(WidthRule):
+    """Silverman's multivariate rule of thumb on each batch."""
+
+    name = "silverman"
+
+    def width(self, sq_dists, dim, y_gram=None):
+        return _silverman_from_sq(sq_dists, dim)
+
+
+class Scott(WidthRule):
+    """Scott's multivariate rule of thumb on each batch."""
+
+    name = "scott"
+
+    def width(self, sq_dists, dim, y_gram=None):
+        return _scott_from_sq(sq_dists, dim)
+
+
+class _MovingAlignment(WidthRule):
+    """Label alignment over a grid of candidates, smoothed over training iterations.
+
+    Subclasses give the grid (:meth:`_grid`). State: ``sigma`` (the moving average, None before
+    the first update), ``steps`` (updates made) and ``last_step`` (the iteration of the last
+    update).
+    """
+
+    #: Iterations searched on the warm-up grid when ``warmup_steps`` is not given.
+    default_warmup_steps = 20
+
+    def __init__(
+        self,
+        *,
+        num_candidates: int = 100,
+        warmup_candidates: int = 300,
+        warmup_steps: int | None = None,
+        beta: float = 0.9,
+    ) -> None:
+        who = type(self).__name__
+        if warmup_steps is None:
+            warmup_steps = self.default_warmup_steps
+        self.num_candidates = check_integer(num_candidates, "num_candidates", who)
+        self.warmup_candidates = check_integer(warmup_candidates, "warmup_candidates", who)
+        self.warmup_steps = check_integer(warmup_steps, "warmup_steps", who, minimum=0)
+        if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0.0 <= beta < 1.0:
+            raise InvalidParameterError(f"{who}: expected beta in [0, 1), got {beta!r}.")
+        self.beta = float(beta)
+        self.steps = 0
+        self.last_step: int | None = None
+        self.sigma: torch.Tensor | None = None
+        self._warned_backwards = False
+
+    def _grid(self, pairs: _Pairs, num: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _best(self, pairs: _Pairs, num: int) -> torch.Tensor:
+        grid = self._grid(pairs, num)
+        return grid.take(_search(pairs, grid))  # no host sync off the CPU
+
+    def _num(self, step: int) -> int:
+        return self.warmup_candidates if step < self.warmup_steps else self.num_candidates
+
+    def next_step(self) -> int:
+        """The iteration an update without ``step`` is taken to be."""
+        return self.steps if self.last_step is None else self.last_step + 1
+
+    def best_candidate(
+        self, sq_dists: torch.Tensor, y_gram: torch.Tensor, *, step: int | None = None
+    ) -> torch.Tensor:
+        """``sigma*`` on the grid of iteration ``step`` (default :meth:`next_step`), unsmoothed;
+        no state change."""
+        step = _check_step(step, type(self).__name__)
+        self._check_labels(sq_dists, y_gram)
+        step = self.next_step() if step is None else step
+        return self._best(_pairs(sq_dists, y_gram), self._num(step))
+
+    def lookup(self, sq_dists, dim, y_gram=None):
+        """The batch's best candidate on the steady-state grid (``num_candidates``)."""
+        self._check_labels(sq_dists, y_gram)
+        return self._best(_pairs(sq_dists, y_gram), self.num_candidates)
+
+    def update(self, sq_dists, dim, y_gram=None, *, step=None):
+        step = _check_step(step, type(self).__name__)
+        self._check_labels(sq_dists, y_gram)
+        step = self.next_step() if step is None else step
+        best = self._best(_pairs(sq_dists, y_gram), self._num(step))
+        if self.sigma is None:
+            self.sigma = best.detach().clone()
+        else:
+            decay = self.beta ** self._elapsed(step)
+            self.sigma = decay * self.sigma.to(best.device) + (1.0 - decay) * best
+        self.steps += 1
+        self.last_step = step
+        return self.sigma
+
+    def _elapsed(self, step: int) -> int:
+        """Iterations since the previous update; 1 for a repeated or backward step."""
+        if self.last_step is None:
+            return 1
+        if step < self.last_step and not self._warned_backwards:
+            self._warned_backwards = True
+            warnings.warn(
+                f"{type(self).__name__}: step {step} comes after step {self.last_step}; "
+                "the moving average takes it as the next iteration. Pass increasing steps.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return max(step - self.last_step, 1)
+
+    def _check_labels(self, sq_dists: torch.Tensor, y_gram: Any) -> None:
+        who = type(self).__name__
+        if y_gram is None:
+            raise InvalidInputError(
+                f"{who}: expected a label Gram, got None. Pass y to measure() or use "
+                "another width rule (median, knn, silverman, scott, fixed)."
+            )
+        check_same_device([sq_dists, y_gram], ["sq_dists", "y_gram"], who)
+        if tuple(y_gram.shape) != tuple(sq_dists.shape):
+            raise InvalidInputError(
+                f"{who}: expected a label Gram of shape {tuple(sq_dists.shape)} like the "
+                f"distances, got {tuple(y_gram.shape)}. Build both on the same batch."
+            )
+
+    def state_dict(self):
+        return {
+            "steps": self.steps,
+            "last_step": self.last_step,
+            "sigma": None if self.sigma is None else float(self.sigma),
+        }
+
+    def load_state_dict(self, state):
+        self.steps = int(state["steps"])
+        last = state.get("last_step", self.steps - 1 if self.steps > 0 else None)
+        self.last_step = None if last is None else int(last)
+        sigma = state.get("sigma")
+        self.sigma = None if sigma is None else torch.tensor(float(sigma), dtype=torch.float64)
+
+    def describe(self):
+        return {
+            "rule": self.name,
+            "num_candidates": self.num_candidates,
+            "warmup_candidates": self.warmup_candidates,
+            "warmup_steps": self.warmup_steps,
+            "beta": self.beta,
+        }
+
+
+class LabelAlignment(_MovingAlignment):
+    """The label-alignment rule on a grid relative to the data (a variant of the authors').
+
+    At iteration t the candidate ``sigma*_t`` maximizing the alignment with the label Gram is
+    searched over ``linspace(low, high, K) * mean pairwise distance / sqrt(2)`` (the mean over
+    the ``N (N - 1) / 2`` pairs), with ``K = warmup_candidates`` for the iterations
+    ``0 .. warmup_steps - 1`` and ``num_candidates`` after, then smoothed over iterations (see
+    :mod:`infoplane.widths`). Unlike :class:`AuthorsAlignment` the lower end moves with the
+    distances, so the rule is scale-free.
+    """
+
+    name = "alignment"
+
+    def __init__(self, *, low: float = 0.3, high: float = 10.0, **settings: Any) -> None:
+        """``settings``: ``num_candidates`` (100), ``warmup_candidates`` (300),
+        ``warmup_steps`` (20) and ``beta`` (0.9), as for :class:`AuthorsAlignment`."""
+        super().__init__(**settings)
+        self.low, self.high = _check_range(low, high, type(self).__name__)
+
+    def _grid(self, pairs, num):
+        return _relative_grid(pairs.sq.sqrt().mean(), num, self.low, self.high)
+
+    def describe(self):
+        return {**super().describe(), "low": self.low, "high": self.high}
+
+
+class AuthorsAlignment(_MovingAlignment):
+    """The authors' label-alignment rule, exactly (Wickstrøm et al., arXiv:1909.11396).
+
+    As ``kernel_mat`` and ``kernel_loss`` in ``python/network.py`` of the authors' repository
+    ``Wickstrom/InformationTheoryExperiment``, called at every training iteration by the
+    experiment scripts (e.g. ``python/mlp_hero_ex.py``): at iteration t the candidates are
+    ``linspace(0.3, 10 * mean(d), K)`` in their convention ``exp(-d^2 / sigma^2)``, 0.3 absolute
+    and ``mean(d)`` over all ``N^2`` distances with the zero diagonal, K = 300 for the
+    iterations 0..20 (``warmup_steps = 21``) and 100 after; each divided by sqrt(2) for ours
+    (:func:`~infoplane.functional.bandwidth.authors_grid`). The candidate of largest uncentred
+    kernel alignment with the label Gram wins (the first maximum: ties go to the smallest
+    width), then ``sigma_t = 0.9 sigma_{t-1} + 0.1 sigma*_t`` with ``sigma_0 = sigma*_0``.
+    The authors computed each alignment with an ``N^3`` matrix product in float32; here it is a
+    float64 sum over the pairs, so the choice can differ only where two candidates tie to
+    float32 rounding.
+
+    Args:
+        num_candidates: candidates after the warm-up (100).
+        warmup_candidates: candidates during the warm-up (300).
+        warmup_steps: iterations ``0 .. warmup_steps - 1`` use the warm-up grid (21).
+        beta: the moving average's weight of the past, per iteration, in [0, 1) (0.9).
+    """
+
+    name = "authors"
+    default_warmup_steps = 21
+
+    def _grid(self, pairs, num):
+        return _authors_grid(_mean_distance_all(pairs.sq, pairs.n), num)
+
+
+#: The rules selectable by name (``width=...`` and ``x_width=...`` of the tracker, the CLI).
+WIDTH_RULES: dict[str, Callable[[], WidthRule]] = {
+    "alignment": LabelAlignment,
+    "authors": AuthorsAlignment,
+    "median": Median,
+    "knn": KNN,
+    "silverman": Silverman,
+    "scott": Scott,
+}
+
+
+def make_width_rule(spec: Any) -> WidthRule:
+    """Build a rule from a name (``"authors"``, ``"alignment"``, ``"median"``, ``"knn"``,
+    ``"silverman"``, ``"scott"``), a positive number (a fixed width), or return a
+    :class:`WidthRule` as is."""
+    if isinstance(spec, WidthRule):
+        return spec
+    if isinstance(spec, str):
+        if spec not in WIDTH_RULES:
+            raise InvalidParameterError(
+                f"make_width_rule: expected a rule in {sorted(WIDTH_RULES)} or a positive "
+                f"number, got {spec!r}."
+            )
+        return WIDTH_RULES[spec]()
+    if isinstance(spec, (numbers.Real, torch.Tensor)) and not isinstance(spec, bool):
+        return Fixed(check_positive_scalar(spec, "spec", "make_width_rule"))
+    raise InvalidParameterError(
+        f"make_width_rule: expected a rule name, a positive number or a WidthRule, got "
+        f"{type(spec).__name__}."
+    )
+
+
+__all__ = [
+    "KNN",
+    "WIDTH_RULES",
+    "AuthorsAlignment",
+    "Fixed",
+    "LabelAlignment",
+    "Median",
+    "Scott",
+    "Silverman",
+    "WidthRule",
+    "make_width_rule",
+]
