@@ -18,7 +18,6 @@ import torch
 
 from infoplane import distributed as ddp
 from infoplane.errors import LayerNotFoundError, NonFiniteActivationError
-from infoplane.functional.bandwidth import LabelAlignment, WidthRule
 from infoplane.functional.kernels import (
     _gram_from_squared_distances,
     _squared_distances,
@@ -26,6 +25,7 @@ from infoplane.functional.kernels import (
 )
 from infoplane.functional.measures import plane_step
 from infoplane.schema import CONTROL_FIELDS, ESTIMATES
+from infoplane.widths import WidthRule
 
 
 class LabelKernel:
@@ -169,9 +169,9 @@ class BatchMeasurer:
         y_gram = self.label_gram(ids)
         d2_x, d2_t, dims = _distances(x, acts)
         sigma = torch.stack(
-            [_width(state.x_rule, d2_x, dims[0], y_gram, update)]
+            [_width(state.x_rule, d2_x, dims[0], y_gram, update, step)]
             + [
-                _width(state.rules[name], d2, dim, y_gram, update)
+                _width(state.rules[name], d2, dim, y_gram, update, step)
                 for name, d2, dim in zip(acts, d2_t, dims[1:], strict=True)
             ]
         )
@@ -276,18 +276,12 @@ def _distances(
 
 
 def _width(
-    rule: WidthRule, d2: torch.Tensor, dim: int, y_gram: torch.Tensor, update: bool
+    rule: WidthRule, d2: torch.Tensor, dim: int, y_gram: torch.Tensor, update: bool, step: int
 ) -> torch.Tensor:
-    if not update and isinstance(rule, LabelAlignment):
-        # Probe sets: no moving-average update, and always the steady-state grid. The rule's
-        # step counter only moves with per-step measurements, so reading it here would make
-        # a probe's widths (and entropies, by up to ~0.1 bit) depend on how many steps were
-        # measured before, and a probe-only run would search the 3x denser warm-up grid on
-        # every batch forever.
-        steady = copy.copy(rule)
-        steady.warmup_steps = 0
-        return steady.best_candidate(d2, y_gram).to(torch.float64).reshape(())
-    return rule(d2, dim, y_gram).to(torch.float64).reshape(())
+    """A per-step measurement advances the rule (its moving average counts iterations, so the
+    step is passed); a probe set looks a width up without touching any state."""
+    sigma = rule.update(d2, dim, y_gram, step=step) if update else rule.lookup(d2, dim, y_gram)
+    return sigma.to(torch.float64).reshape(())
 
 
 __all__ = ["BatchMeasurer", "LabelKernel", "WidthState", "nonfinite_layers"]

@@ -45,7 +45,6 @@ from infoplane.functional._validation import (
     check_integer,
     check_positive_scalar,
 )
-from infoplane.functional.bandwidth import make_width_rule
 from infoplane.functional.kernels import _labels_to_ids
 from infoplane.history import History
 from infoplane.inputs import LABELS_KEY, PreparedBatch, prepare_batch
@@ -54,6 +53,7 @@ from infoplane.measurement import BatchMeasurer, LabelKernel
 from infoplane.probe import ProbeAccumulator
 from infoplane.recorder import Recorder, Result
 from infoplane.schema import CONTROLS, SE_QUANTITIES
+from infoplane.widths import make_width_rule
 
 _NONFINITE_POLICIES = ("raise", "skip")
 

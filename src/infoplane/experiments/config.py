@@ -29,11 +29,11 @@ from typing import Any
 
 import torch
 
-from infoplane.bandwidth import make_width_rule
 from infoplane.errors import InvalidParameterError
 from infoplane.functional._validation import check_alpha, check_integer, check_positive_scalar
 from infoplane.io import atomic_write_text
 from infoplane.schema import CONTROLS
+from infoplane.widths import WIDTH_RULES, make_width_rule
 
 PROTOCOLS = ("step", "epoch", "both")
 
@@ -143,12 +143,14 @@ class ExperimentConfig:
     probe_size: int = setting(1000, "samples per probe set (epoch protocol)")
     alpha: float = setting(1.01, "Renyi order alpha > 0 (1: von Neumann)")
     x_width: Any = setting(  # noqa: RUF009 (setting() returns a dataclasses.field)
-        "median", "input kernel width: a positive number or a width rule name", parse=number_or_name
+        "median",
+        f"input kernel width: a positive number or a rule name ({', '.join(sorted(WIDTH_RULES))})",
+        parse=number_or_name,
     )
     width: Any = setting(  # noqa: RUF009 (setting() returns a dataclasses.field)
         "alignment",
-        "layer kernel width: a rule name (alignment, median, knn, silverman, scott, ...) or a "
-        "positive number; per layer with --set width='{\"layer\": ...}'",
+        f"layer kernel width: a rule name ({', '.join(sorted(WIDTH_RULES))}) or a positive "
+        "number; per layer with --set width='{\"layer\": ...}'",
         parse=number_or_name,
     )
     controls: tuple[str, ...] = setting(
