@@ -64,8 +64,12 @@ def _x_of(inputs: Mapping[str, Any]) -> torch.Tensor | None:
     return (floating or tensors or [None])[0]
 
 
-def _split(batch: Any, y: Any, who: str) -> tuple[Callable[[nn.Module], Any], Any, Any]:
-    """``(forward, x, y)`` of a batch, before any check."""
+def _split(
+    batch: Any, y: Any, who: str, like: torch.Tensor | None = None
+) -> tuple[Callable[[nn.Module], Any], Any, Any]:
+    """``(forward, x, y)`` of a batch, before any check. Data that is not yet a tensor (a list,
+    an array) becomes one with the dtype and device of ``like`` (a model parameter), so a list of
+    Python floats (float64) reaches a float32 model as float32."""
     if isinstance(batch, Mapping):
         inputs = {k: v for k, v in batch.items() if k != LABELS_KEY}
         if y is None:
@@ -74,8 +78,10 @@ def _split(batch: Any, y: Any, who: str) -> tuple[Callable[[nn.Module], Any], An
     if y is None and isinstance(batch, (tuple, list)) and len(batch) >= 2:
         batch, y = batch[0], batch[1]
         if isinstance(batch, Mapping):
-            return _split(batch, y, who)
+            return _split(batch, y, who, like)
     x = as_tensor(batch, "x", who)
+    if not isinstance(batch, torch.Tensor) and like is not None and x.is_floating_point():
+        x = x.to(dtype=like.dtype, device=like.device)
     return (lambda model: model(x)), x, y
 
 
@@ -95,7 +101,12 @@ def to_device(batch: Any, device: torch.device | str) -> Any:
 
 
 def prepare_batch(
-    batch: Any, y: Any = None, *, x_layer: Any = None, who: str = "prepare_batch"
+    batch: Any,
+    y: Any = None,
+    *,
+    x_layer: Any = None,
+    like: torch.Tensor | None = None,
+    who: str = "prepare_batch",
 ) -> PreparedBatch:
     """A :class:`PreparedBatch` from a tensor, an ``(x, y)`` pair or a mapping (module docstring).
 
@@ -103,12 +114,14 @@ def prepare_batch(
         batch: the batch as the user has it.
         y: the labels; ``None`` takes them from the batch (its second item, or ``labels``).
         x_layer: the layer (name or module) whose output is X; ``None`` uses the batch's input.
+        like: a floating tensor (e.g. a model parameter) whose dtype and device a batch given
+            as a list or an array takes.
         who: the caller, for messages.
 
     Raises:
         InvalidInputError: no labels, or X and Y with different numbers of samples.
     """
-    forward, x, y = _split(batch, y, who)
+    forward, x, y = _split(batch, y, who, like)
     if y is None:
         raise InvalidInputError(
             f"{who}: expected labels, got none. Pass y=..., a batch (x, y), or a mapping with a "

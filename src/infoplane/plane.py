@@ -308,7 +308,8 @@ class InformationPlane:
     # ----------------------------------------------------------------------------- inputs
     def _prepare(self, x: Any, y: Any, who: str) -> tuple[PreparedBatch, torch.Tensor]:
         """The batch and its label ids ``[N]``, checked before the forward."""
-        batch = prepare_batch(x, y, x_layer=self.x_layer, who=who)
+        like = next((p for p in self.model.parameters() if p.is_floating_point()), None)
+        batch = prepare_batch(x, y, x_layer=self.x_layer, like=like, who=who)
         ids = _labels_to_ids(batch.y, who, None)
         if batch.n < 2:
             raise InvalidInputError(f"{who}: expected a batch of N >= 2 samples, got {batch.n}.")

@@ -232,3 +232,17 @@ def test_plane_bad_x_layer(x_layer, error: str, match: str) -> None:
 
     with pytest.raises(getattr(infoplane, error), match=match):
         infoplane.InformationPlane(TokenClassifier(), ["act"], x_layer=x_layer)
+
+
+def test_a_list_batch_takes_the_model_parameters_dtype() -> None:
+    """``measure(x.tolist(), ...)`` on a float32 model: the list (float64 by default) becomes a
+    float32 tensor like the model's parameters, and gives the same numbers as the tensor."""
+    from infoplane import InformationPlane
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Tanh(), torch.nn.Linear(4, 3))
+    x = torch.rand(30, 5)
+    y = torch.arange(30) % 3
+    from_list = InformationPlane(model, controls=()).measure(x.tolist(), y.tolist(), step=0)
+    from_tensor = InformationPlane(model, controls=()).measure(x, y, step=0)
+    assert from_list == from_tensor
