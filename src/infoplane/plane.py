@@ -14,8 +14,6 @@ Two protocols, both first-class:
 
 from __future__ import annotations
 
-import copy
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,36 +24,34 @@ from torch import nn
 from infoplane import distributed as ddp
 from infoplane._version import __version__
 from infoplane.capture import (
-    call_base,
-    capture,
     default_layers,
-    eval_mode,
-    first_tensor,
     layer_names,
-    missing_layers,
 )
 from infoplane.errors import (
-    InvalidInputError,
     InvalidParameterError,
     InvalidTypeError,
-    LayerNotFoundError,
 )
 from infoplane.functional._validation import (
     check_alpha,
     check_integer,
-    check_positive_scalar,
 )
-from infoplane.functional.kernels import _labels_to_ids
 from infoplane.history import History
-from infoplane.inputs import LABELS_KEY, PreparedBatch, prepare_batch
+from infoplane.inputs import LABELS_KEY
 from infoplane.loggers import make_logger
 from infoplane.measurement import BatchMeasurer, LabelKernel
+from infoplane.options import (
+    check_controls,
+    check_fixed_widths,
+    check_label_kernel,
+    check_on_nonfinite,
+    check_x_layer,
+    layer_rules,
+)
 from infoplane.probe import ProbeAccumulator
+from infoplane.reader import LayerReader
 from infoplane.recorder import Recorder, Result
 from infoplane.schema import CONTROLS, SE_QUANTITIES
 from infoplane.widths import make_width_rule
-
-_NONFINITE_POLICIES = ("raise", "skip")
 
 
 class InformationPlane:
@@ -144,7 +140,6 @@ class InformationPlane:
         self.model = model
         self.alpha = check_alpha(alpha, who)
         names = layer_names(model, default_layers(model) if layers is None else layers, who)
-        self.x_layer = _check_x_layer(model, x_layer, who)
         if include_output and output_name in names:
             raise InvalidParameterError(
                 f"{who}: expected output_name distinct from the layer names, got {output_name!r}"
@@ -152,76 +147,40 @@ class InformationPlane:
             )
         if not names and not include_output:
             raise InvalidParameterError(f"{who}: expected at least one layer to measure, got none.")
-        self.layers = names
-        self.include_output = bool(include_output)
-        self.output_name = output_name
+        self._reader = LayerReader(
+            model,
+            names,
+            include_output=bool(include_output),
+            output_name=output_name,
+            x_layer=check_x_layer(model, x_layer, who),
+            on_calls=self._on_calls,
+        )
         self.every = check_integer(every, "every", who)
-        if on_nonfinite not in _NONFINITE_POLICIES:
-            raise InvalidParameterError(
-                f"{who}: expected on_nonfinite in {_NONFINITE_POLICIES}, got {on_nonfinite!r}."
-            )
-        self.on_nonfinite = on_nonfinite
-        label_sigma = self._check_label_kernel(label_kernel, who)
+        self.on_nonfinite = check_on_nonfinite(on_nonfinite, who)
         self.num_classes = num_classes
+        label_sigma = check_label_kernel(label_kernel, who)
         x_rule = make_width_rule(x_width)
-        rules = self._layer_rules(width, who)
+        rules = layer_rules(width, self.measured_names, who)
         self._measurer = BatchMeasurer(
             alpha=self.alpha,
             x_rule=x_rule,
             rules=rules,
             label_gram=LabelKernel(label_sigma, num_classes),
             on_nonfinite=on_nonfinite,
-            controls=_check_controls(controls, who),
-            fixed_widths=self._check_fixed_widths(fixed_widths, who),
+            controls=check_controls(controls, who),
+            fixed_widths=check_fixed_widths(fixed_widths, self.measured_names, who),
             seed=check_integer(run, "run", who, minimum=0),
         )
-        self._order: list[str] | None = None
-        config = {
-            "alpha": self.alpha,
-            "kernel": "gaussian exp(-||a-b||^2 / (2 sigma^2)), Frobenius norm (tensor kernel)",
-            "sigma_convention": "infoplane (authors' code sigma = ours * sqrt(2))",
-            "x_width": x_rule.describe(),
-            "width": {n: r.describe() for n, r in rules.items()},
-            "label_kernel": "indicator" if label_sigma is None else label_sigma,
-            "layers": self.measured_names,
-            "output_transform": "softmax" if self.include_output else None,
-            "controls": list(self._measurer.controls),
-            "infoplane_version": __version__,
-        }
-        if history is None:
-            history = History(config)
-        else:
-            history.config = {**config, **history.config}
+        config = _config(self, x_rule, rules, label_sigma)
+        history = History(config) if history is None else history
+        history.config = {**config, **history.config}
         loggers = [*loggers, writer] if writer is not None else list(loggers)
         self._recorder = Recorder(history, run=run, loggers=[make_logger(o) for o in loggers])
 
-    def _check_fixed_widths(self, fixed: Any, who: str) -> dict[str, float]:
-        if fixed is None:
-            return {}
-        if not isinstance(fixed, Mapping):
-            raise InvalidTypeError(
-                f"{who}: expected fixed_widths as a mapping {{layer: sigma}}, got "
-                f"{type(fixed).__name__}."
-            )
-        allowed = ["input", *self.measured_names]
-        unknown = sorted(set(fixed) - set(allowed))
-        if unknown:
-            raise LayerNotFoundError(
-                f"{who}: expected fixed_widths keys among {allowed}, got {unknown}."
-            )
-        return {k: check_positive_scalar(v, f"fixed_widths[{k!r}]", who) for k, v in fixed.items()}
-
-    def _layer_rules(self, width: Any, who: str) -> dict[str, Any]:
-        names = self.measured_names
-        if isinstance(width, Mapping):
-            unknown = sorted(set(width) - set(names))
-            if unknown:
-                raise LayerNotFoundError(
-                    f"{who}: expected width keys among the measured layers {names}, got {unknown}."
-                )
-            return {n: make_width_rule(width.get(n, "alignment")) for n in names}
-        proto = make_width_rule(width)
-        return {n: copy.deepcopy(proto) for n in names}
+    def _on_calls(self, bases: dict[str, str]) -> None:
+        """A module runs k times per forward: each call ``name:i`` gets a copy of its rule."""
+        self._measurer.rename_layers(bases)
+        self.history.config["layers"] = list(bases)
 
     # ----------------------------------------------------------------------------- properties
     @property
@@ -242,80 +201,25 @@ class InformationPlane:
     @property
     def measured_names(self) -> list[str]:
         """Layer names as they appear in results: the layers, then the output (if measured)."""
-        return self.layers + ([self.output_name] if self.include_output else [])
+        return self._reader.measured_names
 
-    @staticmethod
-    def _check_label_kernel(label_kernel: Any, who: str) -> float | None:
-        if label_kernel == "indicator":
-            return None
-        if isinstance(label_kernel, (int, float)) and not isinstance(label_kernel, bool):
-            if math.isfinite(label_kernel) and label_kernel > 0:
-                return float(label_kernel)
-        raise InvalidParameterError(
-            f"{who}: expected label_kernel 'indicator' or a positive width, got {label_kernel!r}."
-        )
+    @property
+    def layers(self) -> list[str]:
+        """The measured layers (a module run k times per forward appears as ``name:i``)."""
+        return self._reader.layers
 
-    # ----------------------------------------------------------------------------- forward
-    def _forward(self, batch: PreparedBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """One eval-mode, no-grad forward; returns X and the captured outputs in forward order."""
-        who = "InformationPlane.measure"
-        hooked = self.layers + [n for n in [self.x_layer] if n is not None and n not in self.layers]
-        with (
-            eval_mode(self.model),
-            torch.no_grad(),
-            capture(self.model, hooked, who=who) as acts,
-        ):
-            out = batch.forward(self.model)
-        missing = missing_layers(hooked, acts)
-        if missing:
-            raise LayerNotFoundError(
-                f"{who}: expected every named layer to produce an output, got none from "
-                f"{missing}. The forward pass did not run them; name layers that it uses."
-            )
-        x = batch.x if self.x_layer is None else self._x_of(acts, who)
-        result = {n: t for n, t in acts.items() if n != self.x_layer or n in self.layers}
-        if self.include_output:
-            logits = first_tensor(out)
-            if logits is None or logits.dim() < 2:
-                raise InvalidTypeError(
-                    f"{who}: expected the model to return logits [N, C, ...], got "
-                    f"{type(out).__name__}. Pass include_output=False or name the last layer."
-                )
-            result[self.output_name] = torch.softmax(logits.detach().to(torch.float64), dim=1)
-        if self._order is None:
-            self._set_order(list(result))
-        return x, {n: result[n] for n in self._order}
+    @property
+    def include_output(self) -> bool:
+        return self._reader.include_output
 
-    def _x_of(self, acts: Mapping[str, torch.Tensor], who: str) -> torch.Tensor:
-        if self.x_layer not in acts:
-            raise InvalidInputError(
-                f"{who}: expected x_layer {self.x_layer!r} to run once per forward, got "
-                f"{[n for n in acts if call_base(n) == self.x_layer]}. Name one call, e.g. "
-                f"x_layer='{self.x_layer}:0'."
-            )
-        _check_finite(acts[self.x_layer], who)
-        return acts[self.x_layer]
+    @property
+    def output_name(self) -> str:
+        return self._reader.output_name
 
-    def _set_order(self, order: list[str]) -> None:
-        """Fix the result order; a module run k times per forward becomes k layers ``name:i``,
-        each with a copy of its width rule (before the first measurement)."""
-        if set(order) != set(self.measured_names):
-            self._measurer.rename_layers({n: call_base(n) for n in order})
-            self.layers = [n for n in order if n != self.output_name or not self.include_output]
-            self.history.config["layers"] = self.measured_names
-        self._order = order
-
-    # ----------------------------------------------------------------------------- inputs
-    def _prepare(self, x: Any, y: Any, who: str) -> tuple[PreparedBatch, torch.Tensor]:
-        """The batch and its label ids ``[N]``, checked before the forward."""
-        like = next((p for p in self.model.parameters() if p.is_floating_point()), None)
-        batch = prepare_batch(x, y, x_layer=self.x_layer, like=like, who=who)
-        ids = _labels_to_ids(batch.y, who, None)
-        if batch.n < 2:
-            raise InvalidInputError(f"{who}: expected a batch of N >= 2 samples, got {batch.n}.")
-        if batch.x is not None:
-            _check_finite(batch.x, who)
-        return batch, ids
+    @property
+    def x_layer(self) -> str | None:
+        """The layer whose output is X (None: the batch's input)."""
+        return self._reader.x_layer
 
     # ----------------------------------------------------------------------------- records
     def _as_result(
@@ -348,8 +252,8 @@ class InformationPlane:
         """
         who = "InformationPlane.measure"
         step = check_integer(step, "step", who, minimum=0)
-        batch, ids = self._prepare(x, y, who)
-        x, acts = self._forward(batch)
+        batch, ids = self._reader.prepare(x, y, who)
+        x, acts = self._reader.read(batch)
         ids = ids.to(x.device)
         if ddp.is_distributed():
             x = ddp.all_gather_cat(x)
@@ -403,18 +307,18 @@ class InformationPlane:
         columns = self._measurer.columns
         acc = None
         for xb, yb in _batches(data, batch_size, who):
-            batch, ids = self._prepare(xb, yb, who)
-            xb, acts = self._forward(batch)
+            batch, ids = self._reader.prepare(xb, yb, who)
+            xb, acts = self._reader.read(batch)
             values = self._measurer.measure(
                 xb, ids.to(xb.device), acts, split=split, step=step, update=False
             )
             acc = acc or ProbeAccumulator((len(acts), len(columns)))
             if values is not None:
                 acc.update(values, xb.shape[0])
-        names = self._order or self.measured_names
+        names = self._reader.names()
         acc = acc or ProbeAccumulator((len(names), len(columns)))
         acc.sync()
-        names = self._order or self.measured_names
+        names = self._reader.names()
         result = None
         if acc.batches:
             # The standard error of I(X;T) and I(T;Y) across the mini-batches, beside the means.
@@ -433,13 +337,13 @@ class InformationPlane:
     def state_dict(self) -> dict[str, Any]:
         """The width states of every split (moving averages, warm-up counts) and the widths of
         the fixed-width control, to resume a run with the same widths."""
-        return {**self._measurer.state_dict(), "order": self._order}
+        return {**self._measurer.state_dict(), "order": self._reader.order}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict` (a state saved by infoplane 0.1.0, with one width state
         shared by every split, is loaded into the train and test splits)."""
-        if state.get("order") and self._order is None:
-            self._set_order(list(state["order"]))
+        if state.get("order") and self._reader.order is None:
+            self._reader.set_order(list(state["order"]))
         self._measurer.load_state_dict(state)
 
     def save(self, path: str | Path) -> Path | None:
@@ -447,21 +351,6 @@ class InformationPlane:
         if not ddp.is_rank_zero():
             return None
         return self.history.save(path)
-
-
-def _check_controls(controls: Any, who: str) -> tuple[str, ...]:
-    if isinstance(controls, str) or not isinstance(controls, Iterable):
-        raise InvalidTypeError(
-            f"{who}: expected controls as a tuple of names among {CONTROLS}, got "
-            f"{controls!r}. Pass e.g. controls=('null',), or controls=() for none."
-        )
-    controls = tuple(controls)
-    bad = [c for c in controls if c not in CONTROLS]
-    if bad or len(set(controls)) != len(controls):
-        raise InvalidParameterError(
-            f"{who}: expected distinct controls among {CONTROLS}, got {controls!r}."
-        )
-    return tuple(c for c in CONTROLS if c in controls)
 
 
 def _batches(data: Any, batch_size: int, who: str) -> Iterable[tuple[Any, Any]]:
@@ -492,17 +381,17 @@ def _batches(data: Any, batch_size: int, who: str) -> Iterable[tuple[Any, Any]]:
             yield batch[0], batch[1]
 
 
-def _check_x_layer(model: nn.Module, x_layer: Any, who: str) -> str | None:
-    if x_layer is None:
-        return None
-    names = layer_names(model, [x_layer], who)
-    if len(names) != 1:
-        raise InvalidParameterError(
-            f"{who}: expected x_layer to name one layer, got {x_layer!r} matching {names}."
-        )
-    return names[0]
-
-
-def _check_finite(x: torch.Tensor, who: str) -> None:
-    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
-        raise InvalidInputError(f"{who}: expected finite x, got NaN/Inf values.")
+def _config(plane: InformationPlane, x_rule, rules, label_sigma) -> dict[str, Any]:
+    """The measurement's configuration, kept once in the history."""
+    return {
+        "alpha": plane.alpha,
+        "kernel": "gaussian exp(-||a-b||^2 / (2 sigma^2)), Frobenius norm (tensor kernel)",
+        "sigma_convention": "infoplane (authors' code sigma = ours * sqrt(2))",
+        "x_width": x_rule.describe(),
+        "width": {n: r.describe() for n, r in rules.items()},
+        "label_kernel": "indicator" if label_sigma is None else label_sigma,
+        "layers": plane.measured_names,
+        "output_transform": "softmax" if plane.include_output else None,
+        "controls": list(plane._measurer.controls),
+        "infoplane_version": __version__,
+    }
