@@ -76,19 +76,25 @@ class RunStore:
                 "Pass --resume to continue it, or choose another --out."
             )
         try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
             self.config.save(config_path)
         except OSError as exc:
-            raise HistoryError(
-                f"infoplane run: expected a writable run directory, got {self.run_dir} "
-                f"({exc.strerror}). Choose another --out."
-            ) from exc
+            raise self._unwritable(exc) from exc
+
+    def _unwritable(self, exc: OSError) -> HistoryError:
+        return HistoryError(
+            f"infoplane run: expected a writable run directory, got {self.run_dir} "
+            f"({exc.strerror}). Choose another --out."
+        )
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Hold an exclusive lock on the run directory for the run's lifetime."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.files.lock, "a+") as fh:
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            fh = open(self.files.lock, "a+")
+        except OSError as exc:
+            raise self._unwritable(exc) from exc
+        with fh:
             if fcntl is not None:
                 try:
                     fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
