@@ -192,8 +192,13 @@ class _MovingAlignment(WidthRule):
     """Label alignment over a grid of candidates, smoothed over training iterations.
 
     Subclasses give the grid (:meth:`_grid`). State: ``sigma`` (the moving average, None before
-    the first update), ``steps`` (updates made) and ``last_step`` (the iteration of the last
-    update).
+    the first update), ``steps`` (updates made), ``first_step`` and ``last_step`` (the
+    iterations of the first and the last update).
+
+    The warm-up grid serves the first ``warmup_steps`` iterations counted from the first update
+    (``step - first_step < warmup_steps``), so it lasts the same number of iterations whether a
+    caller numbers its iterations from 0 (the authors' ``current_iteration``) or from 1
+    (``infoplane run``'s optimizer steps).
     """
 
     #: Iterations searched on the warm-up grid when ``warmup_steps`` is not given.
@@ -217,6 +222,7 @@ class _MovingAlignment(WidthRule):
             raise InvalidParameterError(f"{who}: expected beta in [0, 1), got {beta!r}.")
         self.beta = float(beta)
         self.steps = 0
+        self.first_step: int | None = None
         self.last_step: int | None = None
         self.sigma: torch.Tensor | None = None
         self._warned_backwards = False
@@ -229,7 +235,8 @@ class _MovingAlignment(WidthRule):
         return grid.take(_search(pairs, grid))  # no host sync off the CPU
 
     def _num(self, step: int) -> int:
-        return self.warmup_candidates if step < self.warmup_steps else self.num_candidates
+        first = step if self.first_step is None else self.first_step
+        return self.warmup_candidates if step - first < self.warmup_steps else self.num_candidates
 
     def next_step(self) -> int:
         """The iteration an update without ``step`` is taken to be."""
@@ -261,6 +268,8 @@ class _MovingAlignment(WidthRule):
             decay = self.beta ** self._elapsed(step)
             self.sigma = decay * self.sigma.to(best.device) + (1.0 - decay) * best
         self.steps += 1
+        if self.first_step is None:
+            self.first_step = step
         self.last_step = step
         return self.sigma
 
@@ -295,6 +304,7 @@ class _MovingAlignment(WidthRule):
     def state_dict(self):
         return {
             "steps": self.steps,
+            "first_step": self.first_step,
             "last_step": self.last_step,
             "sigma": None if self.sigma is None else float(self.sigma),
         }
@@ -303,6 +313,9 @@ class _MovingAlignment(WidthRule):
         self.steps = int(state["steps"])
         last = state.get("last_step", self.steps - 1 if self.steps > 0 else None)
         self.last_step = None if last is None else int(last)
+        # States saved before first_step existed counted the warm-up in updates from step 0.
+        first = state.get("first_step", 0 if self.steps > 0 else None)
+        self.first_step = None if first is None else int(first)
         sigma = state.get("sigma")
         self.sigma = None if sigma is None else torch.tensor(float(sigma), dtype=torch.float64)
 

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import infoplane
+from helpers.authors import their_distances, their_sigma_star
 from infoplane import bandwidth, widths
 from infoplane.errors import InvalidParameterError
 
@@ -30,36 +31,11 @@ def _batch(t, n=24, dim=5, classes=3, seed=0):
 
 
 # ----------------------------------------------------------------------------- their formula
-def _their_distances(x):
-    xf = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
-    return np.sqrt(((xf[:, None, :] - xf[None, :, :]) ** 2).sum(-1))  # N x N, zero diagonal
-
-
-def _their_sigma_star(x, y, num):
-    """One call of the authors' search, naively, in float64 and in their convention.
-
-    ``linspace(0.3, 10 * d.mean(), num)``, kernel ``exp(-d^2 / sigma^2) / N``, score
-    ``2 log2(tr(K_l K_y) / (||K_l|| ||K_y||))``, the first maximum of the list.
-    """
-    d = _their_distances(x)
-    n = d.shape[0]
-    y = np.asarray(y)
-    k_y = (y[:, None] == y[None, :]).astype(np.float64)
-    sigma_vals = np.linspace(0.3, 10.0 * d.mean(), num)
-    scores = []
-    for sig in sigma_vals:
-        k_l = np.exp(-(d**2) / sig**2) / n
-        scores.append(
-            2.0 * math.log2(np.trace(k_l @ k_y) / (np.linalg.norm(k_l) * np.linalg.norm(k_y)))
-        )
-    return float(sigma_vals[scores.index(max(scores))]), sigma_vals, np.array(scores)
-
-
 def _their_run(batches, steps):
     """The authors' moving average over the measured iterations ``steps`` (their sigmas)."""
     out, sigma = [], None
     for (x, y), t in zip(batches, steps, strict=True):
-        best, _, _ = _their_sigma_star(x.numpy(), y.numpy(), 100 if t > 20 else 300)
+        best, _, _ = their_sigma_star(x.numpy(), y.numpy(), 100 if t > 20 else 300)
         sigma = best if sigma is None else 0.9 * sigma + 0.1 * best
         out.append(sigma)
     return out
@@ -76,7 +52,7 @@ def test_authors_grid_is_their_linspace_over_sqrt2(num):
     x, _ = _batch(0)
     grid = bandwidth.authors_grid(infoplane.squared_distances(x), num)
     assert grid.shape == (num,) and grid.dtype == torch.float64
-    d = _their_distances(x.numpy())
+    d = their_distances(x.numpy())
     expected = np.linspace(0.3, 10.0 * d.mean(), num) / SQRT2  # mean over all N^2, diagonal too
     np.testing.assert_allclose(grid.numpy(), expected, rtol=1e-13)
     assert float(grid[0]) == pytest.approx(0.3 / SQRT2, rel=1e-15)  # 0.3 is absolute
@@ -85,7 +61,7 @@ def test_authors_grid_is_their_linspace_over_sqrt2(num):
 def test_authors_grid_of_tiny_distances_runs_upwards_with_their_values():
     x = _batch(0)[0] * 1e-4  # 10 * mean(d) < 0.3: their list runs downwards
     grid = bandwidth.authors_grid(infoplane.squared_distances(x), 50)
-    d = _their_distances(x.numpy())
+    d = their_distances(x.numpy())
     assert 10.0 * d.mean() < 0.3
     theirs = np.linspace(0.3, 10.0 * d.mean(), 50) / SQRT2
     np.testing.assert_allclose(grid.numpy(), theirs[::-1], rtol=1e-13)
@@ -101,7 +77,7 @@ def test_authors_grid_of_identical_samples_is_their_lower_end():
 def test_authors_sigma_star_is_their_first_maximum(num):
     for t in range(4):
         x, y = _batch(t, seed=10)
-        best, _, scores = _their_sigma_star(x.numpy(), y.numpy(), num)
+        best, _, scores = their_sigma_star(x.numpy(), y.numpy(), num)
         assert 0 < int(np.argmax(scores)) < num - 1  # an interior maximum
         d2, ky = infoplane.squared_distances(x), infoplane.label_gram(y)
         got = bandwidth.best_width(d2, ky, bandwidth.authors_grid(d2, num))
@@ -133,13 +109,30 @@ def test_authors_warmup_is_21_iterations_and_the_variant_keeps_20():
     x, y = _batch(3, seed=30)
     d2, ky = infoplane.squared_distances(x), infoplane.label_gram(y)
     authors, variant = widths.AuthorsAlignment(), widths.LabelAlignment()
+    authors.update(d2, 5, ky, step=0)  # the authors' current_iteration starts at 0
+    variant.update(d2, 5, ky, step=0)
     assert authors._num(20) == 300 and authors._num(21) == 100
     assert variant._num(19) == 300 and variant._num(20) == 100
-    fine = _their_sigma_star(x.numpy(), y.numpy(), 300)[0] / SQRT2
-    coarse = _their_sigma_star(x.numpy(), y.numpy(), 100)[0] / SQRT2
+    fine = their_sigma_star(x.numpy(), y.numpy(), 300)[0] / SQRT2
+    coarse = their_sigma_star(x.numpy(), y.numpy(), 100)[0] / SQRT2
     assert fine != pytest.approx(coarse, rel=1e-9)  # the grids pick different candidates
-    assert float(widths.AuthorsAlignment().update(d2, 5, ky, step=20)) == pytest.approx(fine)
-    assert float(widths.AuthorsAlignment().update(d2, 5, ky, step=21)) == pytest.approx(coarse)
+    first = widths.AuthorsAlignment()
+    first.update(d2, 5, ky, step=0)
+    assert float(first.best_candidate(d2, ky, step=20)) == pytest.approx(fine)
+    assert float(first.best_candidate(d2, ky, step=21)) == pytest.approx(coarse)
+
+
+def test_the_warmup_counts_iterations_from_the_first_update():
+    """Numbered from 1 (infoplane run's optimizer steps) the warm-up lasts the same 21
+    iterations as numbered from 0 (the authors' current_iteration)."""
+    x, y = _batch(3, seed=31)
+    d2, ky = infoplane.squared_distances(x), infoplane.label_gram(y)
+    from_one = widths.AuthorsAlignment()
+    from_one.update(d2, 5, ky, step=1)
+    assert from_one._num(21) == 300 and from_one._num(22) == 100
+    restored = widths.AuthorsAlignment()
+    restored.load_state_dict(from_one.state_dict())
+    assert restored.first_step == 1 and restored._num(21) == 300
 
 
 # ----------------------------------------------------------------------------- iterations
@@ -193,7 +186,8 @@ def test_repeated_and_backward_steps_count_as_one_iteration():
     targets = []
     for t, ((x, y), step) in enumerate(zip(batches, [30, 30, 12, 13], strict=True)):
         d2, ky = infoplane.squared_distances(x), infoplane.label_gram(y)
-        targets.append(float(rule.lookup(d2, 5, ky)) if step > 20 else None)
+        # the grid of this step (the warm-up's: every step is within 21 of the first, 30)
+        targets.append(float(rule.best_candidate(d2, ky, step=step)))
         if t == 2:
             with pytest.warns(UserWarning, match="step 12 comes after step 30"):
                 rule.update(d2, 5, ky, step=step)
@@ -209,7 +203,7 @@ def test_lookup_changes_no_state_and_ignores_the_warmup():
     x, y = _batch(0, seed=70)
     d2, ky = infoplane.squared_distances(x), infoplane.label_gram(y)
     state = json.dumps(rule.state_dict())
-    steady = _their_sigma_star(x.numpy(), y.numpy(), 100)[0] / SQRT2
+    steady = their_sigma_star(x.numpy(), y.numpy(), 100)[0] / SQRT2
     assert float(rule.lookup(d2, 5, ky)) == pytest.approx(steady, rel=1e-12)
     assert json.dumps(rule.state_dict()) == state
     rule.update(d2, 5, ky, step=0)
@@ -228,7 +222,12 @@ def test_resume_continues_bit_for_bit(every):
     for (x, y), s in zip(batches[:3], steps[:3], strict=True):
         _ours(original, x, y, step=s)
     state = json.loads(json.dumps(original.state_dict()))
-    assert state == {"steps": 3, "last_step": steps[2], "sigma": float(original.sigma)}
+    assert state == {
+        "steps": 3,
+        "first_step": 0,
+        "last_step": steps[2],
+        "sigma": float(original.sigma),
+    }
     resumed = widths.AuthorsAlignment()
     resumed.load_state_dict(state)
     for (x, y), s in zip(batches[3:], steps[3:], strict=True):
