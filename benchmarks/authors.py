@@ -130,7 +130,8 @@ class AuthorsStep:
             self.sigmas = best
         else:
             self.sigmas = [
-                self.beta * s + (1.0 - self.beta) * b for s, b in zip(self.sigmas, best, strict=True)
+                self.beta * s + (1.0 - self.beta) * b
+                for s, b in zip(self.sigmas, best, strict=True)
             ]
         self.steps += 1
         k_ts = [gram(d, s) for d, s in zip(d_ts, self.sigmas, strict=True)]

@@ -29,7 +29,6 @@ import math
 from typing import Any
 
 import torch
-
 from benchmarks import authors
 from benchmarks.common import (
     add_common_arguments,
@@ -39,6 +38,7 @@ from benchmarks.common import (
     session,
     table,
 )
+
 from infoplane import InformationPlane, capture
 from infoplane.experiments.models import build_model
 
@@ -193,7 +193,12 @@ def variants_of(
 def report_case(name: str, times: dict[str, float], memory: dict[str, float]) -> list[dict]:
     """Rows of the per-variant table and the named ratios."""
     rows = [
-        {"model": name, "variant": v, "median ms": 1e3 * t, "peak extra MiB (first call)": memory[v]}
+        {
+            "model": name,
+            "variant": v,
+            "median ms": 1e3 * t,
+            "peak extra MiB (first call)": memory[v],
+        }
         for v, t in times.items()
     ]
     floor = times["forward"] + times["bare"]
