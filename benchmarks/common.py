@@ -191,6 +191,20 @@ def peak_extra_mib(fn: Callable[[], Any]) -> float:
     return max(peak - before, 0) / 1024.0
 
 
+def peak_mib(fn: Callable[[], Any], device: torch.device) -> tuple[Any, float]:
+    """``fn()`` and the peak memory it added on ``device`` in MiB."""
+    if device.type != "cuda":
+        box: list[Any] = []
+        mib = peak_extra_mib(lambda: box.append(fn()))
+        return box[0], mib
+    synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device)
+    out = fn()
+    synchronize(device)
+    return out, (torch.cuda.max_memory_allocated(device) - before) / 2**20
+
+
 # ----------------------------------------------------------------------------- output
 def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     """A markdown table of ``rows`` (floats with 4 significant digits)."""

@@ -21,43 +21,24 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
 from typing import Any
 
 import torch
+
+from benchmarks.bench_scaling import LARGE_COLUMNS, LARGE_N, large_n_section
 from benchmarks.common import (
     add_common_arguments,
     interleaved,
     medians,
-    peak_extra_mib,
+    peak_mib,
     session,
-    synchronize,
     table,
 )
-
 from infoplane import InformationPlane, capture, renyi_entropy
 from infoplane.experiments.models import VGG16
 
 SMALL_WIDTH = (8, 8, "M", 16, 16, "M", 32, 32, 32, "M", 64, 64, 64, "M", 64, 64, 64, "M")
-LARGE_N = (2000, 4000, 8000, 16000)
 SMALL_N = (200, 400)
-LARGE_COLUMNS = (
-    "N", "exact s", "approx s", "speed-up", "rel err %", "peak MiB exact", "peak MiB approx"
-)  # fmt: skip
-
-
-def peak_mib(fn: Callable[[], Any], device: torch.device) -> tuple[Any, float]:
-    """``fn()`` and the peak memory it added on ``device`` in MiB."""
-    if device.type != "cuda":
-        box: list[Any] = []
-        mib = peak_extra_mib(lambda: box.append(fn()))
-        return box[0], mib
-    synchronize(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    before = torch.cuda.memory_allocated(device)
-    out = fn()
-    synchronize(device)
-    return out, (torch.cuda.max_memory_allocated(device) - before) / 2**20
 
 
 def vgg_case(device: torch.device, small: bool, seed: int = 0) -> dict[str, Any]:
@@ -156,45 +137,6 @@ def overhead_section(case: dict[str, Any], device: torch.device, repeats: int) -
             "value": t["measure"] / t["train"],
         },
     ]
-
-
-def class_gram(n: int, device: torch.device, seed: int = 0) -> torch.Tensor:
-    """A Gaussian Gram of ``n`` class-structured samples in 64 dimensions (float64)."""
-    gen = torch.Generator().manual_seed(seed)
-    centres = 3.0 * torch.randn((10, 64), generator=gen, dtype=torch.float64)
-    x = centres[torch.arange(n) % 10] + torch.randn((n, 64), generator=gen, dtype=torch.float64)
-    x = x.to(device)
-    d2 = torch.cdist(x, x).square_()
-    return torch.exp(-d2 / d2.mean())
-
-
-def large_n_section(sizes: tuple[int, ...], device: torch.device, repeats: int) -> list[dict]:
-    """Section 4: exact against randomized entropy of one Gram per N."""
-    rows = []
-    for n in sizes:
-        gram = class_gram(n, device)
-        exact, mem_exact = peak_mib(lambda g=gram: renyi_entropy(g, 1.01, method="exact"), device)
-        approx, mem_approx = peak_mib(
-            lambda g=gram: renyi_entropy(g, 1.01, method="approx"), device
-        )
-        run = {
-            "exact": lambda g=gram: renyi_entropy(g, 1.01, method="exact"),
-            "approx": lambda g=gram: renyi_entropy(g, 1.01, method="approx"),
-        }
-        t = medians(interleaved(run, repeats, warmup=0, device=device))
-        rows.append(
-            {
-                "N": n,
-                "exact s": t["exact"],
-                "approx s": t["approx"],
-                "speed-up": t["exact"] / t["approx"],
-                "rel err %": 100 * abs(float(approx) - float(exact)) / abs(float(exact)),
-                "peak MiB exact": mem_exact,
-                "peak MiB approx": mem_approx,
-            }
-        )
-        del gram
-    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
