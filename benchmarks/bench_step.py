@@ -29,6 +29,7 @@ import math
 from typing import Any
 
 import torch
+
 from benchmarks import authors
 from benchmarks.common import (
     add_common_arguments,
@@ -38,7 +39,6 @@ from benchmarks.common import (
     session,
     table,
 )
-
 from infoplane import InformationPlane, capture
 from infoplane.experiments.models import build_model
 
@@ -162,6 +162,20 @@ def agreement(
     return out
 
 
+def own_search_ratios(plane: InformationPlane, x: torch.Tensor, y: torch.Tensor) -> list[float]:
+    """First-step widths of the authors' own search over ours (same convention), per layer.
+
+    Call on a fresh tracker: its first ``measure`` returns the first grid pick of each layer.
+    """
+    result = plane.measure(x, y, step=0)
+    k_y = (y[:, None] == y[None, :]).float()
+    ratios = []
+    for t, q in zip(captured(plane, x), result.values(), strict=True):
+        best, _ = authors.alignment_width(authors.distances(t.float()), k_y, 300)
+        ratios.append(float(best) / (q["sigma"] * SQRT2))
+    return ratios
+
+
 def variants_of(
     stepper: Stepper, sigma_x: float, args: Any
 ) -> tuple[dict[str, Any], dict[str, float]]:
@@ -241,6 +255,10 @@ def controls_rows(name: str, model: Any, x: Any, y: Any, sigma_x: float, args: A
 def run_case(name: str, args: Any) -> list[dict]:
     model, x, y = make_case(name, args.n, args.seed)
     sigma_x = median_distance(x)
+    ratios = own_search_ratios(make_plane(model, sigma_x, None), x, y)
+    print(
+        f"## {name}: authors' own first-step widths / ours: " + " ".join(f"{r:.3g}" for r in ratios)
+    )
     plane = make_plane(model, sigma_x, None)
     stepper = Stepper(plane, x, y)
     stepper.warm_up()
