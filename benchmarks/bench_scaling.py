@@ -122,7 +122,7 @@ def class_gram(n: int, device: torch.device, seed: int = 0) -> torch.Tensor:
 
 
 def large_n_section(sizes: tuple[int, ...], device: torch.device, repeats: int) -> list[dict]:
-    """Section 4: exact against randomized entropy of one Gram per N."""
+    """Exact against randomized entropy of one Gram per N (each row also printed at once)."""
     rows = []
     for n in sizes:
         gram = class_gram(n, device)
@@ -146,6 +146,7 @@ def large_n_section(sizes: tuple[int, ...], device: torch.device, repeats: int) 
                 "peak MiB approx": mem_approx,
             }
         )
+        print("## " + ", ".join(f"{k} {v:.4g}" for k, v in rows[-1].items()), flush=True)
         del gram
     return rows
 
