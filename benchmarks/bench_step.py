@@ -189,7 +189,9 @@ def variants_of(
         "bare": lambda: bare(inputs),
     }
     maths = stepper.maths()
-    if maths is not None:
+    if maths is None:
+        print("## the installed tracker has no _forward/_compute: the maths-only rows are skipped.")
+    else:
         run["maths"] = maths
     if args.authors:
         for dtype, label in ((torch.float32, "authors f32"), (torch.float64, "authors f64")):
