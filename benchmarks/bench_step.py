@@ -9,8 +9,8 @@ all variants interleaved (medians of ``--repeats`` rounds):
 * ``bare``: the primitives the maths cannot avoid: one float64 ``[N, D] x [D, N]`` product per
   measured tensor (on float64 copies made beforehand), one batched ``eigvalsh`` of the
   ``1 + 2L`` matrices ``[N, N]`` and one of the ``L`` layers' class blocks;
-* ``maths``: the tracker's per-step maths alone, from captured activations (private
-  ``InformationPlane._compute``: validation, distances, widths, Grams, entropies);
+* ``maths``: the tracker's per-step maths alone, from captured activations (through the
+  tracker's private reader and measurer: validation, distances, widths, Grams, entropies);
 * ``authors f32`` / ``authors f64``: the authors' per-step algorithm as they wrote it
   (``benchmarks/authors.py``) in their dtype and in float64, on the same captured activations.
 
@@ -106,15 +106,15 @@ def bare(inputs: dict[str, Any]) -> None:
     torch.linalg.eigvalsh(inputs["blocks"])
 
 
-def make_plane(model: torch.nn.Module, sigma_x: float, controls: tuple[str, ...] | None) -> Any:
-    """A tracker with the paper's fixed input width; None if ``controls`` is not supported."""
-    kwargs: dict[str, Any] = {"x_width": sigma_x}
-    if controls:
-        kwargs["controls"] = controls
+def make_plane(model: torch.nn.Module, sigma_x: float, controls: tuple[str, ...]) -> Any:
+    """A tracker with the paper's fixed input width and these controls (``()``: none).
+
+    None if the installed tracker takes no ``controls=`` and some were asked for.
+    """
     try:
-        return InformationPlane(model, **kwargs)
+        return InformationPlane(model, x_width=sigma_x, controls=controls)
     except TypeError:
-        return None
+        return None if controls else InformationPlane(model, x_width=sigma_x)
 
 
 class Stepper:
@@ -134,13 +134,22 @@ class Stepper:
             self()
 
     def maths(self) -> Any:
-        """The per-step maths from captured activations, or None where the tracker lacks it."""
-        compute = getattr(self.plane, "_compute", None)
-        forward = getattr(self.plane, "_forward", None)
-        if compute is None or forward is None:
+        """The per-step maths from captured activations, or None where the tracker lacks it.
+
+        Reaches into the tracker's private reader and measurer: the labelled "maths only" row.
+        """
+        reader = getattr(self.plane, "_reader", None)
+        measurer = getattr(self.plane, "_measurer", None)
+        if reader is None or measurer is None:
             return None
-        acts = forward(self.x)
-        return lambda: compute(self.x, self.y, acts, update_widths=True)
+        batch, ids = reader.prepare(self.x, self.y, "bench_step")
+        x, acts = reader.read(batch)
+
+        def call() -> Any:
+            self.step += 1
+            return measurer.measure(x, ids, acts, split="train", step=self.step, update=True)
+
+        return call
 
 
 def agreement(
@@ -190,7 +199,7 @@ def variants_of(
     }
     maths = stepper.maths()
     if maths is None:
-        print("## the installed tracker has no _forward/_compute: the maths-only rows are skipped.")
+        print("## the installed tracker has no _reader/_measurer: the maths-only rows are skipped.")
     else:
         run["maths"] = maths
     if args.authors:
@@ -238,7 +247,7 @@ def controls_rows(name: str, model: Any, x: Any, y: Any, sigma_x: float, args: A
         print(f"## {name}: the installed InformationPlane takes no controls=; skipped.")
         return []
     with_controls = Stepper(plane, x, y)
-    without = Stepper(make_plane(model, sigma_x, None), x, y)
+    without = Stepper(make_plane(model, sigma_x, ()), x, y)
     with_controls.warm_up()
     without.warm_up()
     run = {"measure": without, "measure + controls": with_controls}
@@ -257,11 +266,11 @@ def controls_rows(name: str, model: Any, x: Any, y: Any, sigma_x: float, args: A
 def run_case(name: str, args: Any) -> list[dict]:
     model, x, y = make_case(name, args.n, args.seed)
     sigma_x = median_distance(x)
-    ratios = own_search_ratios(make_plane(model, sigma_x, None), x, y)
+    ratios = own_search_ratios(make_plane(model, sigma_x, ()), x, y)
     print(
         f"## {name}: authors' own first-step widths / ours: " + " ".join(f"{r:.3g}" for r in ratios)
     )
-    plane = make_plane(model, sigma_x, None)
+    plane = make_plane(model, sigma_x, ())
     stepper = Stepper(plane, x, y)
     stepper.warm_up()
     result = stepper()

@@ -49,7 +49,7 @@ def test_bench_step_runs_and_the_authors_agree_in_float64(capsys):
 
 def test_bare_inputs_have_the_sizes_of_the_step():
     model, x, y = bench_step.make_case("mlp", 30, seed=0)
-    plane = bench_step.make_plane(model, bench_step.median_distance(x), None)
+    plane = bench_step.make_plane(model, bench_step.median_distance(x), ())
     tensors = bench_step.captured(plane, x)
     inputs = bench_step.bare_inputs(x, y, tensors)
     layers = len(tensors)
