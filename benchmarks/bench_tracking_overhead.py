@@ -41,7 +41,9 @@ LR = 0.09
 class Variant:
     """One variant: its own model, optimizer, tracker and shuffling generator."""
 
-    def __init__(self, name: str, data: Any, probe_size: int, seed: int = 0) -> None:
+    def __init__(
+        self, name: str, data: Any, probe_size: int, seed: int = 0, options: Any = None
+    ) -> None:
         torch.manual_seed(seed)
         self.name = name
         self.data = data
@@ -49,7 +51,10 @@ class Variant:
         self.opt = torch.optim.SGD(self.model.parameters(), lr=LR)
         self.gen = torch.Generator().manual_seed(seed)
         every = 10 if name == "every 10th" else 1
-        self.plane = None if name == "plain" else InformationPlane(self.model, every=every)
+        options = options or {}
+        self.plane = (
+            None if name == "plain" else InformationPlane(self.model, every=every, **options)
+        )
         self.probe = (data.x_train[:probe_size], data.y_train[:probe_size])
         self.step = 0
         self.measured = 0
@@ -80,9 +85,11 @@ class Variant:
         return time.perf_counter() - start
 
 
-def run(data: Any, repeats: int, warmup_batches: int, probe_size: int) -> dict[str, list[float]]:
+def run(
+    data: Any, repeats: int, warmup_batches: int, probe_size: int, options: Any = None
+) -> dict[str, list[float]]:
     """Seconds per epoch of each variant, rotating the order every round."""
-    variants = [Variant(name, data, probe_size) for name in VARIANTS]
+    variants = [Variant(name, data, probe_size, options=options) for name in VARIANTS]
     for v in variants:
         v.train(warmup_batches)
     times: dict[str, list[float]] = {v.name: [] for v in variants}
@@ -99,6 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-size", type=int, default=None, help="first N training images")
     parser.add_argument("--probe-size", type=int, default=1000)
     parser.add_argument(
+        "--controls",
+        nargs="*",
+        default=None,
+        help="the tracker's controls (default: the tracker's default; none given: no controls)",
+    )
+    parser.add_argument(
         "--warmup-batches", type=int, default=210, help="untimed (past the 20-step warm-up grid)"
     )
     args = parser.parse_args(argv)
@@ -109,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         data = dataclasses.replace(data, x_train=data.x_train[keep], y_train=data.y_train[keep])
     title = f"bench_tracking_overhead: paper MLP, {args.dataset}, {len(data.x_train)} per epoch"
     with session(args, title):
-        times = run(data, args.repeats, args.warmup_batches, args.probe_size)
+        options = None if args.controls is None else {"controls": tuple(args.controls)}
+        times = run(data, args.repeats, args.warmup_batches, args.probe_size, options)
         plain = statistics.median(times["plain"])
         rows = [
             {
