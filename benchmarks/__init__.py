@@ -1,0 +1,1 @@
+"""Benchmark scripts of infoplane: run them as ``python -m benchmarks.<name>`` from the root."""
