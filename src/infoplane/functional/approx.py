@@ -74,9 +74,9 @@ _LN2 = math.log(2.0)
 
 #: Up to this N ``torch.linalg.eigvalsh`` (float64) is at least as fast as
 #: :func:`approx_renyi_entropy` with its defaults, so ``method="auto"`` stays exact there.
-#: Measured by ``benchmarks/bench_large_n.py`` on the reference CPU (2-core AMD EPYC, MKL,
-#: torch 2.13, alpha = 1.01): equal time at N ~ 530 with 2 threads and N ~ 630 with 1 thread,
-#: 1.4-2x faster at N = 1000 (BENCHMARKS.md, "Large N"); rounded up to 600. For
+#: Measured by ``python -m benchmarks.bench_scaling`` on the reference CPU (2-core AMD EPYC,
+#: torch 2.13, alpha = 1.01): equal time at N ~ 530 with 2 threads, N ~ 590-630 with 1 thread
+#: (BENCHMARKS.md, "How cost grows"); rounded to 600. For
 #: alpha < 1 the estimate takes twice the Lanczos steps, so its crossover is somewhat higher.
 AUTO_EXACT_MAX_N: int = 600
 
@@ -474,9 +474,9 @@ def approx_renyi_entropy(  # noqa: PLR0913 - public API: keyword-only estimator 
     ``O(N^2 (rank (power_iters + 2) + num_probes * lanczos_steps))`` work in matrix products
     instead of the ``O(N^3)`` eigendecomposition; see the module docstring for the method and
     its references. At the defaults it is faster than ``torch.linalg.eigvalsh`` above
-    :data:`AUTO_EXACT_MAX_N`; on Gaussian Grams of digits data it was within 0.2% of the exact
-    entropy for alpha in {1, 1.01, 2, 3} and 7-8x faster at N = 8000, 11-12x at N = 16000
-    (2-core CPU, BENCHMARKS.md, "Large N").
+    :data:`AUTO_EXACT_MAX_N`; on Gaussian Grams it was within 0.06% of the exact entropy and
+    2.4x / 3.4x / 5.5x faster at N = 2000 / 4000 / 8000 on one thread of a shared 2-core CPU
+    (``python -m benchmarks.bench_scaling``, BENCHMARKS.md, "How cost grows").
 
     Args:
         a: ``[N, N]`` symmetric PSD Gram normalized to trace one (symmetry is assumed, not
