@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from torch.nn.modules import activation as _torch_activation
 
-from infoplane.errors import InvalidInputError, InvalidTypeError, LayerNotFoundError
+from infoplane.errors import InvalidInputError, InvalidTypeError, LayerNotFoundError, first_line
 
 #: Classes of ``torch.nn.modules.activation`` that are not element-wise non-linearities.
 NON_ACTIVATIONS: frozenset[str] = frozenset(
@@ -356,7 +356,7 @@ def trace_functional(model: nn.Module, *, who: str = "trace_functional") -> torc
     try:
         traced = torch.fx.symbolic_trace(model)
     except Exception as exc:  # torch.fx raises many types (TraceError, TypeError, ...)
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise InvalidInputError(
             f"{who}: expected a model that torch.fx can trace, got {type(model).__name__} which "
             f"fails with {type(exc).__name__}: {reason}. Call its activations as modules "

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from infoplane._version import __version__
-from infoplane.errors import InfoPlaneError
+from infoplane.errors import InfoPlaneError, first_line
 from infoplane.schema import RunDir
 
 _MISSING_EXTRA = (
@@ -274,10 +274,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
 _COMMANDS = {"run": _cmd_run, "list": _cmd_list, "plot": _cmd_plot, "report": _cmd_report}
 
 
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
 def _error_line(exc: Exception) -> str:
     """One line for an error: infoplane's own message, a missing extra, or an unexpected error."""
     if isinstance(exc, ImportError):
@@ -285,7 +281,7 @@ def _error_line(exc: Exception) -> str:
         if missing in ("sklearn", "matplotlib", "tqdm"):
             return _MISSING_EXTRA
         return f"infoplane: {exc}"
-    message = _first_line(exc)
+    message = first_line(exc)
     if not isinstance(exc, (InfoPlaneError, OSError)):
         return (
             f"infoplane: unexpected {type(exc).__name__}: {message} "

@@ -53,6 +53,13 @@ class DistributedError(InfoPlaneError, RuntimeError):
     """Processes of a distributed run disagree (different widths, layers or batch sizes)."""
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none): how a
+    foreign error is quoted inside infoplane's one-line messages."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 __all__ = [
     "DataError",
     "DeviceMismatchError",

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from infoplane._version import __version__
-from infoplane.errors import HistoryError
+from infoplane.errors import HistoryError, first_line
 from infoplane.experiments.config import ExperimentConfig
 from infoplane.history import History
 from infoplane.io import atomic_open, atomic_write_text
@@ -146,7 +146,7 @@ class RunStore:
             # file in a shared run directory cannot execute code when it is loaded.
             ckpt = torch.load(path, map_location=self.device, weights_only=True)
         except Exception as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = first_line(exc)
             raise HistoryError(
                 f"infoplane run: expected a checkpoint of plain tensors in {path}, got a file "
                 f"that cannot be loaded safely ({reason[:160]}). Delete it to re-run run {run} "
