@@ -14,7 +14,7 @@ of one batch of N samples, in the dtype of the data (float32):
 and ``VGG16.py`` returns the 16 measured tensors of the VGG-16 forward. The layers' widths follow
 the label-alignment rule of the paper (METHOD.md of this repository gives the exact grid:
 ``linspace(0.3, 10 * mean(d), K)`` with the mean over all N^2 entries including the zero
-diagonal, K = 300 for the first 20 iterations then 100, the alignment
+diagonal, K = 300 for the first 21 iterations (0..20) then 100, the alignment
 ``trace(K K_Y) / sqrt(trace(K K) trace(K_Y K_Y))`` with matrix products, first maximum, then a
 moving average with beta = 0.9). The label kernel is the class indicator (their Gaussian on
 one-hot labels with a tiny width is the same matrix up to exp(-2 / 0.09) ~ 2e-10).
@@ -102,7 +102,7 @@ class AuthorsStep:
         alpha: float,
         dtype: torch.dtype = torch.float32,
         *,
-        warmup_steps: int = 20,
+        warmup_steps: int = 21,
         warmup_candidates: int = 300,
         num_candidates: int = 100,
         beta: float = 0.9,
