@@ -23,7 +23,7 @@ from infoplane.functional.kernels import (
     _squared_distances,
     label_gram,
 )
-from infoplane.functional.measures import plane_step
+from infoplane.functional.measures import plane_step, plane_step_with_controls
 from infoplane.schema import CONTROL_FIELDS, ESTIMATES
 from infoplane.widths import WidthRule
 
@@ -179,7 +179,16 @@ class BatchMeasurer:
             sigma = ddp.broadcast(sigma)  # identical widths on every rank, by construction
         k_x = _gram_from_squared_distances(d2_x, sigma[0])
         k_t = _gram_from_squared_distances(d2_t, sigma[1:, None, None])
-        out = self._step(k_x, k_t, ids, y_gram)
+        null = (
+            self._permutations(k_x.shape[0], split, ids.device) if "null" in self.controls else None
+        )
+        fixed = (
+            self._fixed_grams(d2_x, d2_t, split, sigma, acts) if "fixed" in self.controls else None
+        )
+        if self.label_gram.indicator:  # the estimate and its controls in one eigenvalue batch
+            out = plane_step_with_controls(k_x, k_t, ids, self.alpha, null=null, fixed=fixed)
+        else:
+            out = self._general_step(k_x, k_t, ids, y_gram, null, fixed)
         h_t = out["h_t"]
         cols = [
             out["i_xt"],
@@ -189,23 +198,19 @@ class BatchMeasurer:
             out["h_y"].expand_as(h_t),
             sigma[1:],
         ]
-        for control in self.controls:
-            if control == "null":
-                cols += self._null(k_x, k_t, ids, y_gram, split=split)
-            else:
-                cols += self._fixed(d2_x, d2_t, ids, y_gram, split=split, sigma=sigma, acts=acts)
+        cols += [out[q] for c in self.controls for q in CONTROL_FIELDS[c]]
         return torch.stack(cols).T
 
-    def _null(self, k_x, k_t, ids, y_gram, *, split: str) -> list[torch.Tensor]:
-        n = k_x.shape[0]
+    def _permutations(
+        self, n: int, split: str, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The null floor's ``(perm_x, perm_y)``, seeded by ``(seed, split)``."""
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + zlib.crc32(split.encode()))
-        perm_x = torch.randperm(n, generator=g).to(k_x.device)
-        perm_y = torch.randperm(n, generator=g).to(ids.device)
-        k_x_null = k_x[perm_x][:, perm_x]
-        out = self._step(k_x_null, k_t, ids[perm_y], y_gram[perm_y][:, perm_y])
-        return [out["i_xt"], out["i_ty"]]
+        perm_x = torch.randperm(n, generator=g).to(device)
+        return perm_x, torch.randperm(n, generator=g).to(device)
 
-    def _fixed(self, d2_x, d2_t, ids, y_gram, *, split, sigma, acts) -> list[torch.Tensor]:
+    def _fixed_grams(self, d2_x, d2_t, split, sigma, acts) -> tuple[torch.Tensor, torch.Tensor]:
+        """The Grams at the split's held widths (set on its first measured batch)."""
         if split not in self.fixed:
             held = sigma.clone()
             for i, name in enumerate(["input", *acts]):
@@ -215,9 +220,19 @@ class BatchMeasurer:
             self.fixed[split] = ddp.broadcast(held)
         held = self.fixed[split].to(sigma.device)
         k_x = _gram_from_squared_distances(d2_x, held[0])
-        k_t = _gram_from_squared_distances(d2_t, held[1:, None, None])
-        out = self._step(k_x, k_t, ids, y_gram)
-        return [out["i_xt"], out["i_ty"]]
+        return k_x, _gram_from_squared_distances(d2_t, held[1:, None, None])
+
+    def _general_step(self, k_x, k_t, ids, y_gram, null, fixed) -> dict[str, torch.Tensor]:
+        """A label Gram other than the indicator: one :func:`plane_step` per quantity."""
+        out = plane_step(k_x, k_t, None, self.alpha, k_y=y_gram)
+        if null is not None:
+            px, py = null
+            o = plane_step(k_x[px][:, px], k_t, None, self.alpha, k_y=y_gram[py][:, py])
+            out["i_xt_null"], out["i_ty_null"] = o["i_xt"], o["i_ty"]
+        if fixed is not None:
+            o = plane_step(fixed[0], fixed[1], None, self.alpha, k_y=y_gram)
+            out["i_xt_fixed"], out["i_ty_fixed"] = o["i_xt"], o["i_ty"]
+        return out
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -242,13 +257,6 @@ class BatchMeasurer:
         self.fixed = {
             split: torch.tensor(v, dtype=torch.float64) for split, v in state["fixed"].items()
         }
-
-    def _step(
-        self, k_x: torch.Tensor, k_t: torch.Tensor, ids: torch.Tensor, y_gram: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
-        if self.label_gram.indicator:
-            return plane_step(k_x, k_t, ids, self.alpha)
-        return plane_step(k_x, k_t, None, self.alpha, k_y=y_gram)
 
     def _finite(self, acts: Mapping[str, torch.Tensor]) -> bool:
         bad = nonfinite_layers(acts)

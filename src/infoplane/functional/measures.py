@@ -144,3 +144,68 @@ def plane_step(
         "i_xt": h_x + h_t - h_xt,
         "i_ty": h_t + h_y - h_ty,
     }
+
+
+def plane_step_with_controls(
+    k_x: torch.Tensor,
+    k_t: torch.Tensor,
+    y: torch.Tensor,
+    alpha: float,
+    *,
+    null: tuple[torch.Tensor, torch.Tensor] | None = None,
+    fixed: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> dict[str, torch.Tensor]:
+    """:func:`plane_step` (indicator labels) and its controls, in one eigenvalue batch.
+
+    Args:
+        k_x, k_t, y, alpha: as :func:`plane_step`.
+        null: ``(perm_x, perm_y)``, permutations ``[N]``: adds ``i_xt_null``, I(X;T) with the
+            samples of X permuted (``K_X[perm_x][:, perm_x]``), and ``i_ty_null``, I(T;Y) with
+            the labels permuted (``y[perm_y]``), at the same Grams.
+        fixed: ``(k_x_fixed, k_t_fixed)``, the Grams at held widths: adds ``i_xt_fixed`` and
+            ``i_ty_fixed``.
+
+    The estimate and its controls share S(X), S(T) and S(Y), which are computed once; every
+    other spectrum goes to one batched ``eigvalsh`` (and one for the class blocks). I(T;Y)
+    with permuted labels uses ``S(A_T o A_{Y[q]}) = S(A_{T'} o A_Y)`` with ``T'`` the samples
+    of T under the inverse permutation, so all class blocks share one layout.
+    """
+    n = k_x.shape[-1]
+    num_layers = k_t.shape[0]
+    parts = [k_x[None], k_t, k_x[None] * k_t]
+    with_labels = [k_t]
+    if null is not None:
+        perm_x, perm_y = null
+        parts.append(k_x[perm_x][:, perm_x][None] * k_t)
+        inverse = torch.argsort(perm_y)
+        with_labels.append(k_t[:, inverse][:, :, inverse])
+    if fixed is not None:
+        k_x_f, k_t_f = fixed
+        parts += [k_x_f[None], k_t_f, k_x_f[None] * k_t_f]
+        with_labels.append(k_t_f)
+    s = _entropy_of_normalized(torch.cat(parts) / n, alpha)
+    index, valid, counts, _ = _class_layout(y)
+    device = k_t.device
+    s_ty = joint_with_labels_entropy(
+        torch.cat(with_labels), _to_device(index, device), _to_device(valid, device), alpha
+    )
+    h_y = _to_device(class_entropy(counts, alpha), device)
+    h_x, h_t = s[0], s[1 : 1 + num_layers]
+    out = {
+        "h_x": h_x,
+        "h_y": h_y,
+        "h_t": h_t,
+        "i_xt": h_x + h_t - s[1 + num_layers : 1 + 2 * num_layers],
+        "i_ty": h_t + h_y - s_ty[:num_layers],
+    }
+    at, blocks_at = 1 + 2 * num_layers, num_layers
+    if null is not None:
+        out["i_xt_null"] = h_x + h_t - s[at : at + num_layers]
+        out["i_ty_null"] = h_t + h_y - s_ty[blocks_at : blocks_at + num_layers]
+        at, blocks_at = at + num_layers, blocks_at + num_layers
+    if fixed is not None:
+        h_xf, h_tf = s[at], s[at + 1 : at + 1 + num_layers]
+        h_xtf = s[at + 1 + num_layers : at + 1 + 2 * num_layers]
+        out["i_xt_fixed"] = h_xf + h_tf - h_xtf
+        out["i_ty_fixed"] = h_tf + h_y - s_ty[blocks_at : blocks_at + num_layers]
+    return out
