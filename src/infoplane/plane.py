@@ -96,7 +96,8 @@ class InformationPlane:
             ``"fixed"`` (the fixed-width control: the same step with every width held at the
             width chosen on the split's first measured batch). Default both; ``()`` turns them
             off. They add ``i_xt_null``, ``i_ty_null``, ``i_xt_fixed``, ``i_ty_fixed`` to each
-            result and record, and cost about one more estimate each.
+            result and record; they share the estimate's eigenvalue batch and add about 30-55%
+            to the maths of a small network's step (BENCHMARKS.md).
         fixed_widths: widths of the fixed-width control to use instead of the first batch's,
             ``{layer: sigma}`` (``"input"`` for the input), e.g. the final widths of an
             earlier run (``plane.widths("train")``).
