@@ -319,7 +319,6 @@ class InformationPlane:
         names = self._reader.names()
         acc = acc or ProbeAccumulator((len(names), len(columns)))
         acc.sync()
-        names = self._reader.names()
         result = None
         if acc.batches:
             # The standard error of I(X;T) and I(T;Y) across the mini-batches, beside the means.
