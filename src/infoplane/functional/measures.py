@@ -54,22 +54,22 @@ def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     return t.to(device, non_blocking=True)
 
 
-def _scaled_batch(k_x: torch.Tensor, k_t: torch.Tensor, k_y: torch.Tensor | None) -> torch.Tensor:
-    """``[K_X, K_T..., K_X o K_T..., (K_Y o K_T..., K_Y)] / N`` written into one buffer."""
-    n = k_x.shape[-1]
-    num_layers = k_t.shape[0]
-    dtype = torch.promote_types(k_x.dtype, k_t.dtype)
-    count = 1 + 2 * num_layers
-    if k_y is not None:
-        dtype = torch.promote_types(dtype, k_y.dtype)
-        count += num_layers + 1
-    out = torch.empty((count, n, n), dtype=dtype, device=k_t.device)
-    torch.div(k_x, n, out=out[0])
-    torch.div(k_t, n, out=out[1 : 1 + num_layers])
-    torch.mul(k_x[None], k_t, out=out[1 + num_layers : 1 + 2 * num_layers]).div_(n)
-    if k_y is not None:
-        torch.mul(k_y[None], k_t, out=out[1 + 2 * num_layers : 1 + 3 * num_layers]).div_(n)
-        torch.div(k_y, n, out=out[-1])
+def _scaled(entries: list[tuple[torch.Tensor, torch.Tensor | None]]) -> torch.Tensor:
+    """``[a / N or a o b / N for (a, b) in entries]`` (each ``[m, N, N]``, ``a`` broadcast to
+    ``b``'s ``m``) written into one buffer: no temporary copy of the batch."""
+    n = entries[0][0].shape[-1]
+    sizes = [(a if b is None else b).shape[0] for a, b in entries]
+    dtype = entries[0][0].dtype
+    for t in (t for pair in entries for t in pair if t is not None):
+        dtype = torch.promote_types(dtype, t.dtype)
+    out = torch.empty((sum(sizes), n, n), dtype=dtype, device=entries[0][0].device)
+    at = 0
+    for (a, b), m in zip(entries, sizes, strict=True):
+        if b is None:
+            torch.div(a, n, out=out[at : at + m])
+        else:
+            torch.mul(a, b, out=out[at : at + m]).div_(n)
+        at += m
     return out
 
 
@@ -122,27 +122,25 @@ def plane_step(
     Returns:
         ``h_x``, ``h_y`` (0-d), and ``h_t``, ``i_xt``, ``i_ty`` (``[L]``), float64 bits.
     """
+    if y is not None:
+        return plane_step_with_controls(k_x, k_t, y, alpha)
     num_layers = k_t.shape[0]
-    s = _entropy_of_normalized(_scaled_batch(k_x, k_t, k_y if y is None else None), alpha)
+    entries = [
+        (k_x[None], None),
+        (k_t, None),
+        (k_x[None], k_t),
+        (k_y[None], k_t),
+        (k_y[None], None),
+    ]
+    s = _entropy_of_normalized(_scaled(entries), alpha)
     h_x = s[0]
     h_t = s[1 : 1 + num_layers]
-    h_xt = s[1 + num_layers : 1 + 2 * num_layers]
-    if y is None:
-        h_ty = s[1 + 2 * num_layers : 1 + 3 * num_layers]
-        h_y = s[-1]
-    else:
-        index, valid, counts, _ = _class_layout(y)
-        device = k_t.device
-        h_ty = joint_with_labels_entropy(
-            k_t, _to_device(index, device), _to_device(valid, device), alpha
-        )
-        h_y = _to_device(class_entropy(counts, alpha), device)
     return {
         "h_x": h_x,
-        "h_y": h_y,
+        "h_y": s[-1],
         "h_t": h_t,
-        "i_xt": h_x + h_t - h_xt,
-        "i_ty": h_t + h_y - h_ty,
+        "i_xt": h_x + h_t - s[1 + num_layers : 1 + 2 * num_layers],
+        "i_ty": h_t + s[-1] - s[1 + 2 * num_layers : 1 + 3 * num_layers],
     }
 
 
@@ -170,20 +168,20 @@ def plane_step_with_controls(
     with permuted labels uses ``S(A_T o A_{Y[q]}) = S(A_{T'} o A_Y)`` with ``T'`` the samples
     of T under the inverse permutation, so all class blocks share one layout.
     """
-    n = k_x.shape[-1]
     num_layers = k_t.shape[0]
-    parts = [k_x[None], k_t, k_x[None] * k_t]
+    # Each entry is (a, b): the matrices a / N, or a o b / N; written into one buffer.
+    entries = [(k_x[None], None), (k_t, None), (k_x[None], k_t)]
     with_labels = [k_t]
     if null is not None:
         perm_x, perm_y = null
-        parts.append(k_x[perm_x][:, perm_x][None] * k_t)
+        entries.append((k_x[perm_x][:, perm_x][None], k_t))
         inverse = torch.argsort(perm_y)
         with_labels.append(k_t[:, inverse][:, :, inverse])
     if fixed is not None:
         k_x_f, k_t_f = fixed
-        parts += [k_x_f[None], k_t_f, k_x_f[None] * k_t_f]
+        entries += [(k_x_f[None], None), (k_t_f, None), (k_x_f[None], k_t_f)]
         with_labels.append(k_t_f)
-    s = _entropy_of_normalized(torch.cat(parts) / n, alpha)
+    s = _entropy_of_normalized(_scaled(entries), alpha)
     index, valid, counts, _ = _class_layout(y)
     device = k_t.device
     s_ty = joint_with_labels_entropy(
