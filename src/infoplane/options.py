@@ -15,12 +15,11 @@ from torch import nn
 
 from infoplane.capture import layer_names
 from infoplane.errors import (
-    InvalidInputError,
     InvalidParameterError,
     InvalidTypeError,
     LayerNotFoundError,
 )
-from infoplane.functional._validation import check_positive_scalar
+from infoplane.functional._validation import check_floating_data, check_positive_scalar
 from infoplane.schema import CONTROLS
 from infoplane.widths import WidthRule, make_width_rule
 
@@ -95,8 +94,9 @@ def check_x_layer(model: nn.Module, x_layer: Any, who: str) -> str | None:
 
 
 def check_finite(x: torch.Tensor, who: str) -> None:
-    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
-        raise InvalidInputError(f"{who}: expected finite x, got NaN/Inf values.")
+    """Floating X must be finite (the functional API's check: one ``aminmax`` pass)."""
+    if x.is_floating_point():
+        check_floating_data(x, "x", who)
 
 
 def check_on_nonfinite(policy: Any, who: str) -> str:
