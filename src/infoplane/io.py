@@ -44,6 +44,26 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
+def _staged(path: Path, mode: str) -> Iterator[tuple[Any, str]]:
+    """``(file, temporary path)`` beside ``path``; once the block ends the temporary file is
+    complete, flushed to disk and has the usual permissions. If the block raises, it is removed.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
+        with os.fdopen(fd, mode, **kwargs) as fh:
+            yield fh, tmp
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
 def atomic_open(
     path: str | os.PathLike[str],
     mode: str = "wb",
@@ -57,23 +77,17 @@ def atomic_open(
     called with the temporary file's path once it is complete; if it raises, nothing is renamed.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with _staged(path, mode) as (fh, tmp):
+        yield fh
     try:
-        kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
-        with os.fdopen(fd, mode, **kwargs) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
         if verify is not None:
             verify(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
-        fsync_dir(path.parent)  # the rename itself survives a power loss once this returns
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    fsync_dir(path.parent)  # the rename itself survives a power loss once this returns
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
@@ -100,14 +114,9 @@ def atomic_write_texts(texts: Mapping[str | os.PathLike[str], str]) -> list[Path
     try:
         for path, text in texts.items():
             path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            staged.append((tmp, path))
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            with _staged(path, "w") as (fh, tmp):
                 fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o666 & ~_umask())
+            staged.append((tmp, path))
     except BaseException:
         for tmp, _ in staged:
             with contextlib.suppress(OSError):
