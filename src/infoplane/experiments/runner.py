@@ -30,6 +30,7 @@ from infoplane.experiments.store import RunStore
 from infoplane.history import History
 from infoplane.io import read_table, write_table
 from infoplane.plane import InformationPlane
+from infoplane.progress import progress_bar
 from infoplane.schema import METRIC_FIELDS
 
 try:  # POSIX advisory locks; elsewhere a run directory is not locked
@@ -50,21 +51,7 @@ class _Progress:
     """A tqdm bar when tqdm is installed and enabled; otherwise nothing."""
 
     def __init__(self, total: int, desc: str, enabled: bool) -> None:
-        self.bar = None
-        if enabled:
-            try:
-                from tqdm.auto import tqdm
-            except ImportError:  # pragma: no cover - tqdm is in the experiments extra
-                tqdm = None
-            if tqdm is not None:
-                self.bar = tqdm(
-                    total=total,
-                    desc=desc,
-                    unit="it",
-                    dynamic_ncols=True,
-                    file=sys.stderr,
-                    leave=True,
-                )
+        self.bar = progress_bar(total, desc, enabled, unit="it", leave=True)
 
     def update(self, n: int = 1, **postfix: Any) -> None:
         if self.bar is not None:

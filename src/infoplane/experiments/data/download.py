@@ -13,7 +13,6 @@ import http.client
 import logging
 import numbers
 import os
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,6 +25,7 @@ from infoplane.experiments.data.registry import FileSpec
 from infoplane.experiments.data.verify import file_digest
 from infoplane.functional._validation import check_integer
 from infoplane.io import atomic_open
+from infoplane.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -97,22 +97,7 @@ def _verifier(checksum: Any) -> Callable[[Path], Any]:
 @contextlib.contextmanager
 def _progress_bar(total: int | None, name: str, enabled: bool) -> Iterator[Any]:
     """A tqdm bar counting bytes, or ``None`` when disabled or tqdm is not installed."""
-    bar = None
-    if enabled:
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:  # tqdm is optional: download silently
-            tqdm = None
-        if tqdm is not None:
-            bar = tqdm(
-                total=total,
-                desc=name,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                dynamic_ncols=True,
-                file=sys.stderr,
-            )
+    bar = progress_bar(total, name, enabled, unit="B", unit_scale=True, unit_divisor=1024)
     try:
         yield bar
     finally:
