@@ -169,12 +169,14 @@ class Experiment:
                 if resume and self.history_path.is_file()
                 else History()
             )
-            if resume:
-                store.check_history_covers_checkpoints(history)
+            positions = store.checkpoint_positions() if resume else {}
+            store.check_history_covers_checkpoints(history, positions)
             metrics = _load_metrics(self.metrics_path) if resume else []
             state = store.state() if resume else {"done": []}
             for run in range(c.runs):
-                if run in state["done"] and not self._has_more_epochs(run):
+                # A finished run resumed with more epochs continues from its last checkpoint.
+                more = run in positions and positions[run][0] + 1 < c.epochs
+                if run in state["done"] and not more:
                     continue
                 self._train_one(run, data, history, metrics, resume=resume)
                 if run not in state["done"]:
@@ -182,11 +184,6 @@ class Experiment:
                 store.save_state(state)
             store.write_provenance(started, resume=resume, finished=True, command=self.command)
         return self.run_dir
-
-    def _has_more_epochs(self, run: int) -> bool:
-        """A finished run resumed with more epochs continues from its last checkpoint."""
-        ckpt = self.store.load_checkpoint(run)
-        return ckpt is not None and int(ckpt["epoch"]) + 1 < self.config.epochs
 
     def _resume_point(self, run: int, model, optimizer, plane) -> tuple[int, int]:
         """Load run ``run``'s checkpoint into the pieces; return ``(start_epoch, step)``."""

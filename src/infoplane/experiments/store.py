@@ -163,15 +163,23 @@ class RunStore:
         with atomic_open(self.files.checkpoint(run), "wb") as fh:
             torch.save(payload, fh)
 
-    def check_history_covers_checkpoints(self, history: History) -> None:
-        """Refuse to resume when the history lacks steps that a checkpoint says were measured:
-        continuing would leave a silent hole in the records."""
-        c = self.config
-        for run in range(c.runs):
+    def checkpoint_positions(self) -> dict[int, tuple[int, int]]:
+        """``{run: (epoch, step)}`` of every run that has a checkpoint (each file read once)."""
+        positions = {}
+        for run in range(self.config.runs):
             ckpt = self.load_checkpoint(run)
-            if ckpt is None:
-                continue
-            step = int(ckpt["step"])
+            if ckpt is not None:
+                positions[run] = (int(ckpt["epoch"]), int(ckpt["step"]))
+        return positions
+
+    def check_history_covers_checkpoints(
+        self, history: History, positions: dict[int, tuple[int, int]]
+    ) -> None:
+        """Refuse to resume when the history lacks steps that a checkpoint says were measured
+        (``positions``: :meth:`checkpoint_positions`): continuing would leave a silent hole in the
+        records."""
+        c = self.config
+        for run, (_, step) in positions.items():
             expected = step if c.protocol != "step" else step - step % c.every
             last = history.last_step(run=run)
             if expected > 0 and (last is None or last < expected):
