@@ -25,7 +25,7 @@ from infoplane.functional.kernels import (
 )
 from infoplane.functional.measures import plane_step, plane_step_with_controls
 from infoplane.schema import CONTROL_FIELDS, ESTIMATES
-from infoplane.widths import WidthRule
+from infoplane.widths import WidthRule, batch_widths
 
 
 class LabelKernel:
@@ -167,14 +167,10 @@ class BatchMeasurer:
         # Probe sets look widths up without creating or moving a split's state.
         state = self.state(split) if update else self.states.get(split, self._proto)
         y_gram = self.label_gram(ids)
-        d2_x, d2_t, dims = _distances(x, acts)
-        sigma = torch.stack(
-            [_width(state.x_rule, d2_x, dims[0], y_gram, update, step)]
-            + [
-                _width(state.rules[name], d2, dim, y_gram, update, step)
-                for name, d2, dim in zip(acts, d2_t, dims[1:], strict=True)
-            ]
-        )
+        d2, dims = _distances(x, acts)
+        d2_x, d2_t = d2[0], d2[1:]
+        rules = [state.x_rule, *(state.rules[name] for name in acts)]
+        sigma = batch_widths(rules, d2, dims, y_gram, step=step, update=update)
         if update and ddp.is_distributed():
             sigma = ddp.broadcast(sigma)  # identical widths on every rank, by construction
         k_x = _gram_from_squared_distances(d2_x, sigma[0])
@@ -272,24 +268,11 @@ class BatchMeasurer:
         return False
 
 
-def _distances(
-    x: torch.Tensor, acts: Mapping[str, torch.Tensor]
-) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-    """Squared distances of the input ``[N, N]`` and of every layer ``[L, N, N]``, and the
-    flattened dimension of each (input first)."""
-    x2d = x.reshape(x.shape[0], -1)
-    flat = [t.reshape(t.shape[0], -1) for t in acts.values()]
-    d2_t = torch.stack([_squared_distances(t2d) for t2d in flat])
-    return _squared_distances(x2d), d2_t, [x2d.shape[1]] + [t.shape[1] for t in flat]
-
-
-def _width(
-    rule: WidthRule, d2: torch.Tensor, dim: int, y_gram: torch.Tensor, update: bool, step: int
-) -> torch.Tensor:
-    """A per-step measurement advances the rule (its moving average counts iterations, so the
-    step is passed); a probe set looks a width up without touching any state."""
-    sigma = rule.update(d2, dim, y_gram, step=step) if update else rule.lookup(d2, dim, y_gram)
-    return sigma.to(torch.float64).reshape(())
+def _distances(x: torch.Tensor, acts: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, list[int]]:
+    """Squared distances ``[1 + L, N, N]`` of the input and of every layer (input first), and
+    the flattened dimension of each."""
+    flat = [t.reshape(t.shape[0], -1) for t in (x, *acts.values())]
+    return torch.stack([_squared_distances(t2d) for t2d in flat]), [t.shape[1] for t in flat]
 
 
 __all__ = ["BatchMeasurer", "LabelKernel", "WidthState", "nonfinite_layers"]

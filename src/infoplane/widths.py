@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -56,7 +56,7 @@ from infoplane.functional.bandwidth import (
     _pairs,
     _relative_grid,
     _scott_from_sq,
-    _search,
+    _search_many,
     _silverman_from_sq,
 )
 
@@ -226,13 +226,14 @@ class _MovingAlignment(WidthRule):
         self.last_step: int | None = None
         self.sigma: torch.Tensor | None = None
         self._warned_backwards = False
+        #: The index picked last on a grid of each size: evaluated first by the next search (a
+        #: hint for its speed only; the pick is the full search's whatever the hint).
+        self._hints: dict[int, int] = {}
 
-    def _grid(self, pairs: _Pairs, num: int) -> torch.Tensor:
+    def _grid(self, sq: torch.Tensor, n: int, num: int) -> torch.Tensor:
+        """The ``num`` candidates of a batch of ``n`` samples whose pairs have squared
+        distances ``sq`` ``[P]``."""
         raise NotImplementedError
-
-    def _best(self, pairs: _Pairs, num: int) -> torch.Tensor:
-        grid = self._grid(pairs, num)
-        return grid.take(_search(pairs, grid))  # no host sync off the CPU
 
     def _num(self, step: int) -> int:
         first = step if self.first_step is None else self.first_step
@@ -248,20 +249,24 @@ class _MovingAlignment(WidthRule):
         """``sigma*`` on the grid of iteration ``step`` (default :meth:`next_step`), unsmoothed;
         no state change."""
         step = _check_step(step, type(self).__name__)
-        self._check_labels(sq_dists, y_gram)
+        _check_labels(type(self).__name__, sq_dists, y_gram)
         step = self.next_step() if step is None else step
-        return self._best(_pairs(sq_dists, y_gram), self._num(step))
+        return _best_candidates([self], _pairs(sq_dists, y_gram), [self._num(step)])[0]
 
     def lookup(self, sq_dists, dim, y_gram=None):
         """The batch's best candidate on the steady-state grid (``num_candidates``)."""
-        self._check_labels(sq_dists, y_gram)
-        return self._best(_pairs(sq_dists, y_gram), self.num_candidates)
+        _check_labels(type(self).__name__, sq_dists, y_gram)
+        return _best_candidates([self], _pairs(sq_dists, y_gram), [self.num_candidates])[0]
 
     def update(self, sq_dists, dim, y_gram=None, *, step=None):
         step = _check_step(step, type(self).__name__)
-        self._check_labels(sq_dists, y_gram)
+        _check_labels(type(self).__name__, sq_dists, y_gram)
         step = self.next_step() if step is None else step
-        best = self._best(_pairs(sq_dists, y_gram), self._num(step))
+        best = _best_candidates([self], _pairs(sq_dists, y_gram), [self._num(step)])[0]
+        return self._advance(best, step)
+
+    def _advance(self, best: torch.Tensor, step: int) -> torch.Tensor:
+        """Move the average towards this iteration's best candidate; the new width."""
         if self.sigma is None:
             self.sigma = best.detach().clone()
         else:
@@ -283,23 +288,9 @@ class _MovingAlignment(WidthRule):
                 f"{type(self).__name__}: step {step} comes after step {self.last_step}; "
                 "the moving average takes it as the next iteration. Pass increasing steps.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         return max(step - self.last_step, 1)
-
-    def _check_labels(self, sq_dists: torch.Tensor, y_gram: Any) -> None:
-        who = type(self).__name__
-        if y_gram is None:
-            raise InvalidInputError(
-                f"{who}: expected a label Gram, got None. Pass y to measure() or use "
-                "another width rule (median, knn, silverman, scott, fixed)."
-            )
-        check_same_device([sq_dists, y_gram], ["sq_dists", "y_gram"], who)
-        if tuple(y_gram.shape) != tuple(sq_dists.shape):
-            raise InvalidInputError(
-                f"{who}: expected a label Gram of shape {tuple(sq_dists.shape)} like the "
-                f"distances, got {tuple(y_gram.shape)}. Build both on the same batch."
-            )
 
     def state_dict(self):
         return {
@@ -329,6 +320,92 @@ class _MovingAlignment(WidthRule):
         }
 
 
+def _check_labels(who: str, sq_dists: torch.Tensor, y_gram: Any) -> None:
+    if y_gram is None:
+        raise InvalidInputError(
+            f"{who}: expected a label Gram, got None. Pass y to measure() or use "
+            "another width rule (median, knn, silverman, scott, fixed)."
+        )
+    check_same_device([sq_dists, y_gram], ["sq_dists", "y_gram"], who)
+    if tuple(y_gram.shape) != tuple(sq_dists.shape[-2:]):
+        raise InvalidInputError(
+            f"{who}: expected a label Gram of shape {tuple(sq_dists.shape[-2:])} like the "
+            f"distances, got {tuple(y_gram.shape)}. Build both on the same batch."
+        )
+
+
+def _best_candidates(
+    rules: Sequence[_MovingAlignment], pairs: _Pairs, nums: Sequence[int]
+) -> torch.Tensor:
+    """``[M]``: the best candidate of the grid of ``nums[m]`` candidates of ``rules[m]`` for the
+    pairs ``pairs.sq[m]``, all problems searched together.
+
+    Grids of different sizes are padded with their last candidate: a copy ties with it and
+    ties go to the first, so the padding is never picked.
+    """
+    grids = [
+        rule._grid(pairs.sq[m], pairs.n, num)
+        for m, (rule, num) in enumerate(zip(rules, nums, strict=True))
+    ]
+    size = max(nums)
+    padded = torch.stack([torch.cat([g, g[-1:].expand(size - g.numel())]) for g in grids])
+    hints = [rule._hints.get(num) for rule, num in zip(rules, nums, strict=True)]
+    index = _search_many(pairs, padded, hints)
+    if index.device.type == "cpu":  # elsewhere a hint would cost a host sync
+        for rule, num, i in zip(rules, nums, index.tolist(), strict=True):
+            rule._hints[num] = i
+    return padded.gather(1, index.to(padded.device)[:, None])[:, 0]
+
+
+def batch_widths(
+    rules: Sequence[WidthRule],
+    sq_dists: torch.Tensor,
+    dims: Sequence[int],
+    y_gram: torch.Tensor | None,
+    *,
+    step: int | None = None,
+    update: bool = True,
+) -> torch.Tensor:
+    """The widths of the ``M`` measured tensors of one batch, one rule each: ``[M]`` float64.
+
+    The same as ``rules[m].update(sq_dists[m], dims[m], y_gram, step=step)`` for every m (or
+    :meth:`~WidthRule.lookup` when ``update`` is False), with the searches of the
+    label-alignment rules sharing their evaluation rounds: one batched pass per round for all
+    tensors instead of one per tensor.
+
+    Args:
+        rules: one rule per tensor.
+        sq_dists: ``[M, N, N]`` squared pairwise distances.
+        dims: the feature dimension of each tensor.
+        y_gram: ``[N, N]`` label Gram of the batch (None if no rule needs one).
+        step: the training iteration (``update`` only).
+        update: advance the rules' states (a training step) or only look widths up (a probe).
+    """
+    searched = [m for m, rule in enumerate(rules) if isinstance(rule, _MovingAlignment)]
+    out: list[torch.Tensor | None] = [None] * len(rules)
+    if searched:
+        _check_labels("batch_widths", sq_dists, y_gram)
+        which = [rules[m] for m in searched]
+        if update:
+            step = _check_step(step, "batch_widths")
+            steps = [rule.next_step() if step is None else step for rule in which]
+            nums = [rule._num(s) for rule, s in zip(which, steps, strict=True)]
+        else:
+            nums = [rule.num_candidates for rule in which]
+        rows = torch.tensor(searched, device=sq_dists.device)
+        best = _best_candidates(which, _pairs(sq_dists.index_select(0, rows), y_gram), nums)
+        for j, m in enumerate(searched):
+            out[m] = which[j]._advance(best[j], steps[j]) if update else best[j]
+    for m, rule in enumerate(rules):
+        if out[m] is None:
+            out[m] = (
+                rule.update(sq_dists[m], dims[m], y_gram, step=step)
+                if update
+                else rule.lookup(sq_dists[m], dims[m], y_gram)
+            )
+    return torch.stack([w.to(torch.float64).reshape(()) for w in out])
+
+
 class LabelAlignment(_MovingAlignment):
     """The label-alignment rule on a grid relative to the data (a variant of the authors').
 
@@ -348,8 +425,8 @@ class LabelAlignment(_MovingAlignment):
         super().__init__(**settings)
         self.low, self.high = _check_range(low, high, type(self).__name__)
 
-    def _grid(self, pairs, num):
-        return _relative_grid(pairs.sq.sqrt().mean(), num, self.low, self.high)
+    def _grid(self, sq, n, num):
+        return _relative_grid(sq.sqrt().mean(), num, self.low, self.high)
 
     def describe(self):
         return {**super().describe(), "low": self.low, "high": self.high}
@@ -381,8 +458,8 @@ class AuthorsAlignment(_MovingAlignment):
     name = "authors"
     default_warmup_steps = 21
 
-    def _grid(self, pairs, num):
-        return _authors_grid(_mean_distance_all(pairs.sq, pairs.n), num)
+    def _grid(self, sq, n, num):
+        return _authors_grid(_mean_distance_all(sq, n), num)
 
 
 #: The rules selectable by name (``width=...`` and ``x_width=...`` of the tracker, the CLI).
@@ -427,5 +504,6 @@ __all__ = [
     "Scott",
     "Silverman",
     "WidthRule",
+    "batch_widths",
     "make_width_rule",
 ]

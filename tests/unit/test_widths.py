@@ -283,3 +283,45 @@ def test_bad_steps_raise(step):
     for rule in (widths.AuthorsAlignment(), widths.Median()):
         with pytest.raises(InvalidParameterError, match="step"):
             _ours(rule, x, y, step=step)
+
+
+def test_batch_widths_equals_one_update_per_rule_step_after_step():
+    """The tracker's batched widths: the label-alignment rules (in different warm-up states,
+    so grids of 300 and 100 candidates in one batch) searched together, other rules one by
+    one, give bit for bit the widths and states of one ``update`` per rule, and ``lookup``
+    the same as the rules' own lookups."""
+
+    def rules():
+        late = widths.LabelAlignment(warmup_steps=2)
+        return [widths.AuthorsAlignment(), widths.Median(), late, widths.Fixed(1.5), widths.KNN(3)]
+
+    together, alone = rules(), rules()
+    late_start = 3  # the third rule starts later: its warm-up grid overlaps the others' steady one
+    for step in range(8):
+        batch = [_batch(step, seed=200 + m)[0] for m in range(len(together))]
+        _, y = _batch(step, seed=200)
+        ky = infoplane.label_gram(y)
+        d2 = torch.stack([infoplane.squared_distances(x) for x in batch])
+        active = [m for m in range(5) if m != 2 or step >= late_start]
+        got = widths.batch_widths(
+            [together[m] for m in active], d2[active], [5] * len(active), ky, step=step
+        )
+        want = [alone[m].update(d2[m], 5, ky, step=step) for m in active]
+        assert torch.equal(got, torch.stack(want)), step
+        looked = widths.batch_widths(together, d2, [5] * 5, ky, update=False)
+        assert torch.equal(
+            looked, torch.stack([r.lookup(d2[m], 5, ky) for m, r in enumerate(alone)])
+        )
+    assert [r.state_dict() for r in together] == [r.state_dict() for r in alone]
+
+
+def test_batch_widths_needs_labels_for_the_alignment_rules():
+    d2 = infoplane.squared_distances(_batch(0)[0])[None]
+    with pytest.raises(
+        infoplane.errors.InvalidInputError, match="batch_widths: expected a label Gram"
+    ):
+        widths.batch_widths([widths.AuthorsAlignment()], d2, [5], None, step=0)
+    assert torch.equal(
+        widths.batch_widths([widths.Median()], d2, [5], None, step=0),
+        widths.Median().update(d2[0], 5)[None],
+    )

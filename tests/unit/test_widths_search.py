@@ -55,9 +55,9 @@ def test_bounded_search_returns_the_full_search_point_on_thousands_of_problems(m
     evaluated: list[int] = []
     evaluate = impl._evaluate
 
-    def counting(pairs, sigmas, *, slopes=False):
+    def counting(pairs, sigmas, rows=None, *, slopes=False):
         evaluated.append(sigmas.numel())
-        return evaluate(pairs, sigmas, slopes=slopes)
+        return evaluate(pairs, sigmas, rows, slopes=slopes)
 
     g = torch.Generator().manual_seed(0)
     problems = [_problem(trial, g) for trial in range(200)]
@@ -83,6 +83,40 @@ def test_bounded_search_returns_the_full_search_point_on_thousands_of_problems(m
     # single-class batches, whose alignment keeps rising towards the widest candidate
     assert mean[16] < 12 and mean[100] < 30 and mean[300] < 65, mean
     assert median[100] <= 22 and median[300] <= 45, median
+
+
+def test_problems_searched_together_get_their_own_search_points_whatever_the_hints():
+    """The tracker searches all layers of a batch at once (one evaluation per round for all of
+    them, grids of different sizes padded, the previous step's picks as hints): each problem
+    gets the index of its own full search, for any hints, including wrong ones."""
+    g = torch.Generator().manual_seed(5)
+    checked = 0
+    for trial in range(150):
+        n = int(torch.randint(2, 50, (1,), generator=g))
+        classes = int(torch.randint(1, 6, (1,), generator=g))
+        y = torch.randint(0, classes, (n,), generator=g)
+        layers = []
+        for m in range(int(torch.randint(1, 7, (1,), generator=g))):
+            dim = int(torch.randint(1, 30, (1,), generator=g))
+            scale = 4.0 * float(torch.rand(1, generator=g))
+            x = scale * torch.randn(classes, dim, generator=g)[y] + torch.randn(n, dim, generator=g)
+            if (trial + m) % 3 == 0:
+                x = x.clamp(min=0.0)
+            if (trial + m) % 11 == 0:
+                x = torch.ones_like(x)  # identical samples: index 0
+            layers.append(_squared_distances(x))
+        d2 = torch.stack(layers)
+        y_gram = (y[:, None] == y[None, :]).to(torch.float64)
+        pairs = impl._pairs(d2, y_gram)
+        num = int(GRID_SIZES[trial % len(GRID_SIZES)])
+        grids = torch.stack([bandwidth.candidate_grid(layer, num) for layer in layers])
+        hints = [int(torch.randint(-1, num + 2, (1,), generator=g)) for _ in layers]
+        together = impl._search_many(pairs, grids, [None if h < 0 else h for h in hints])
+        for m, layer in enumerate(layers):
+            alone = impl._pairs(layer, y_gram)
+            assert int(together[m]) == int(impl._full_index(alone, grids[m])), (trial, m)
+            checked += 1
+    assert checked > 400
 
 
 @pytest.mark.parametrize("seed", range(4))

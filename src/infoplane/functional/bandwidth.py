@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -262,46 +263,54 @@ def _authors_grid(mean: torch.Tensor, num: int) -> torch.Tensor:
 
 
 class _Pairs(NamedTuple):
-    """What the alignment of every candidate needs, over the ``N (N - 1) / 2`` pairs ``i < j``."""
+    """What the alignment of every candidate needs, over the ``P = N (N - 1) / 2`` pairs
+    ``i < j``, for ``M`` problems (layers) sharing one label Gram."""
 
     n: int
-    sq: torch.Tensor  # [P] squared distances
+    sq: torch.Tensor  # [M, P] squared distances, one row per problem
     y: torch.Tensor  # [P] label-Gram values
     y_trace: torch.Tensor  # 0-d, the label Gram's trace
     y_norm: torch.Tensor  # 0-d, ||K_Y||_F
 
 
 def _pairs(d2: torch.Tensor, y_gram: torch.Tensor) -> _Pairs:
+    """The pairs of one ``[N, N]`` matrix of squared distances, or of ``[M, N, N]``, with the
+    label Gram they share."""
     n = d2.shape[-1]
     iu = torch.triu_indices(n, n, offset=1, device=d2.device)
-    sq = d2[iu[0], iu[1]]
+    sq = d2[..., iu[0], iu[1]].reshape(-1, iu.shape[1])
     yv = y_gram[iu[0], iu[1]].to(d2.dtype)
     y_diag = torch.diagonal(y_gram).to(d2.dtype)
     y_norm = (y_diag.square().sum() + 2.0 * yv.square().sum()).sqrt()
     return _Pairs(n, sq, yv, y_diag.sum(), y_norm)
 
 
-def _evaluate(pairs: _Pairs, sigmas: torch.Tensor, *, slopes: bool = False) -> torch.Tensor:
-    """``[<K_s, K_Y>_F, ||K_s||_F^2]`` for every candidate ``s`` (``[2, S]``), over chunks.
+def _evaluate(
+    pairs: _Pairs, sigmas: torch.Tensor, rows: torch.Tensor | None = None, *, slopes: bool = False
+) -> torch.Tensor:
+    """``[<K_s, K_Y>_F, ||K_s||_F^2]`` for every candidate ``s = sigmas[m, c]`` of problem
+    ``rows[m]`` (all problems when ``rows`` is None): ``[2, M, C]``, over chunks of candidates.
 
     Uses the symmetry of both Grams and ``K_s[i, i] = 1``: O(N^2) per candidate. With
     ``slopes`` a third row holds ``d ||K_s||_F^2 / du`` at ``u = 1 / (2 s^2)``.
     """
+    sq = pairs.sq if rows is None else pairs.sq.index_select(0, rows)  # [M, P]
     out = []
-    for s in sigmas.split(_chunk(pairs)):
-        k = torch.div(pairs.sq[None, :], -2.0 * s[:, None] * s[:, None]).exp_()
+    for s in sigmas.split(_chunk(pairs, sq.shape[0]), dim=1):
+        k = torch.div(sq[:, None, :], (-2.0 * s * s)[:, :, None]).exp_()  # [M, c, P]
         kk = k * k
-        rows = [pairs.y_trace + 2.0 * (k @ pairs.y), pairs.n + 2.0 * kk.sum(dim=1)]
+        rows_out = [pairs.y_trace + 2.0 * (k @ pairs.y), pairs.n + 2.0 * kk.sum(dim=2)]
         if slopes:
-            rows.append(-4.0 * (kk @ pairs.sq))
-        out.append(torch.stack(rows))
-    return out[0] if len(out) == 1 else torch.cat(out, dim=1)
+            rows_out.append(-4.0 * torch.bmm(kk, sq[:, :, None])[:, :, 0])
+        out.append(torch.stack(rows_out))
+    return out[0] if len(out) == 1 else torch.cat(out, dim=2)
 
 
-def _chunk(pairs: _Pairs) -> int:
-    """Candidates evaluated at once: about a cache-sized ``[candidates, pairs]`` block."""
+def _chunk(pairs: _Pairs, problems: int = 1) -> int:
+    """Candidates per problem evaluated at once: about a cache-sized ``[problems, candidates,
+    pairs]`` block."""
     limit = _CPU_ALIGN_CHUNK_ELEMENTS if pairs.sq.device.type == "cpu" else _ALIGN_CHUNK_ELEMENTS
-    return max(1, limit // max(1, pairs.sq.numel()))
+    return max(1, limit // max(1, problems * pairs.sq.shape[1]))
 
 
 def _alignment(pairs: _Pairs, values: torch.Tensor) -> torch.Tensor:
@@ -314,99 +323,156 @@ def _alignment_from_sq(
 ) -> torch.Tensor:
     """Kernel alignment ``<K_s, K_Y>_F / (||K_s||_F ||K_Y||_F)`` for every candidate ``s``."""
     pairs = _pairs(d2, y_gram)
-    return _alignment(pairs, _evaluate(pairs, sigmas))
+    return _alignment(pairs, _evaluate(pairs, sigmas[None]))[0]
 
 
 def _margin(pairs: _Pairs) -> float:
     """Relative rounding allowance: ``16 (P + 1024) eps`` for ``P`` pairs."""
-    return 1.0 + 16.0 * (pairs.sq.numel() + 1024) * torch.finfo(pairs.sq.dtype).eps
+    return 1.0 + 16.0 * (pairs.sq.shape[1] + 1024) * torch.finfo(pairs.sq.dtype).eps
 
 
 def _first_best(align: torch.Tensor, margin: float) -> torch.Tensor:
-    """Index of the first candidate within rounding (``margin``) of the largest alignment."""
-    return (align * margin >= align.max()).to(align.dtype).argmax()
+    """Index (per row) of the first candidate within rounding (``margin``) of the row's largest
+    alignment."""
+    best = align.max(dim=-1, keepdim=True).values
+    return (align * margin >= best).to(align.dtype).argmax(dim=-1)
+
+
+def _full_indices(pairs: _Pairs, grids: torch.Tensor) -> torch.Tensor:
+    """The full search: every candidate of every problem in one batched pass, no host sync."""
+    return _first_best(_alignment(pairs, _evaluate(pairs, grids)), _margin(pairs))
 
 
 def _full_index(pairs: _Pairs, grid: torch.Tensor) -> torch.Tensor:
-    """The full search: every candidate evaluated in one batched pass, no host sync."""
-    return _first_best(_alignment(pairs, _evaluate(pairs, grid)), _margin(pairs))
+    """:func:`_full_indices` of one problem (0-d)."""
+    return _full_indices(pairs, grid[None])[0]
 
 
 def _best_index(d2: torch.Tensor, y_gram: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     """Index (0-d tensor) of the candidate of the non-decreasing ``grid`` with the largest
-    alignment with ``y_gram``; see :func:`_search`."""
+    alignment with ``y_gram``; see :func:`_search_many`."""
     return _search(_pairs(d2, y_gram), grid)
 
 
 def _search(pairs: _Pairs, grid: torch.Tensor) -> torch.Tensor:
-    """Index (0-d tensor) of the best candidate of the non-decreasing ``grid``.
+    """:func:`_search_many` of one problem (0-d)."""
+    return _search_many(pairs, grid[None])[0]
+
+
+def _search_many(
+    pairs: _Pairs, grids: torch.Tensor, hints: Sequence[int | None] | None = None
+) -> torch.Tensor:
+    """Index ``[M]`` of the best candidate of each problem on its non-decreasing grid
+    (``grids[m]`` for ``pairs.sq[m]``, ``[M, S]``).
 
     Ties go to the smallest width, and so do candidates within rounding of the maximum (a
     relative margin of ``16 (P + 1024) eps`` for ``P`` pairs), so that the choice does not
     depend on how the candidates were batched. On CPU the search is bounded
-    (:func:`_bounded_index`) and returns the full search's index after evaluating a fraction
-    of the grid; on other devices every candidate is evaluated in one batched pass, which
-    needs no host synchronisation (the same definition, so the same index).
+    (:func:`_bounded_indices`) and returns the full search's index after evaluating a fraction
+    of each grid, for all problems at once; ``hints`` (an index per problem, e.g. the previous
+    step's, or None) are evaluated first and change nothing but the cost. On other devices
+    every candidate is evaluated in one batched pass, which needs no host synchronisation (the
+    same definition, so the same index).
     """
-    if pairs.sq.device.type != "cpu" or grid.numel() < _BOUNDED_MIN_CANDIDATES:
-        return _full_index(pairs, grid)
+    if pairs.sq.device.type != "cpu" or grids.shape[1] < _BOUNDED_MIN_CANDIDATES:
+        return _full_indices(pairs, grids)
     if bool((pairs.y < 0).any()):  # the bounds below need a label Gram without negative entries
-        return _full_index(pairs, grid)
-    return _bounded_index(pairs, grid)
+        return _full_indices(pairs, grids)
+    return torch.from_numpy(_bounded_indices(pairs, grids, hints))
 
 
-def _bounded_index(pairs: _Pairs, grid: torch.Tensor) -> torch.Tensor:
-    """Branch and bound over the sorted grid: the full search's index, fewer evaluations.
+def _first_round(num: int, hints: Sequence[int | None] | None, m: int) -> np.ndarray:
+    """``[M, S]`` mask of the candidates evaluated first: about :data:`_BOUNDED_COARSE` evenly
+    spaced ones, and each problem's hint with its two neighbours on either side."""
+    stride = -(-(num - 1) // (_BOUNDED_COARSE - 1))
+    first = np.zeros((m, num), dtype=bool)
+    first[:, ::stride] = True
+    first[:, -1] = True
+    for row, hint in enumerate(hints or ()):
+        if hint is not None and 0 <= hint < num:
+            first[row, max(hint - 2, 0) : hint + 3] = True
+    return first
+
+
+def _bounded_indices(
+    pairs: _Pairs, grids: torch.Tensor, hints: Sequence[int | None] | None = None
+) -> np.ndarray:
+    """Branch and bound over sorted grids: the full search's indices, fewer evaluations.
 
     With ``u = 1 / (2 s^2)`` every kernel value ``exp(-u d^2)`` is convex and decreasing in u,
     hence so are ``I(u) = <K_s, K_Y>`` (for a label Gram without negative entries) and
     ``Q(u) = ||K_s||^2``. Between two evaluated candidates ``I`` lies below its chord and ``Q``
     above the tangents at both ends, so every candidate in between has a certified upper bound
     on its alignment (:func:`_upper_bounds`). The search evaluates about ten evenly spaced
-    candidates, then, round after round, the candidates whose bound (with the rounding margin)
-    still reaches the best alignment found: all of them, or an evenly spread subset of a
-    cache-sized block (at least :data:`_BOUNDED_ROUND`). A candidate never evaluated is
-    provably further below the maximum than the margin, so the result is the index of
-    :func:`_full_index`. The bookkeeping runs in numpy on the host (this path is CPU only).
+    candidates of every problem (and the hints), then, round after round, the candidates whose
+    bound (with the rounding margin) still reaches their problem's best alignment found: all of
+    them, or an evenly spread subset of a cache-sized block (at least :data:`_BOUNDED_ROUND`).
+    A candidate never evaluated is provably further below the maximum than the margin, so the
+    result is the index of :func:`_full_indices`. All problems share each round's evaluation;
+    the bookkeeping runs in numpy on the host (this path is CPU only).
     """
-    num, margin = grid.numel(), _margin(pairs)
-    if not bool(pairs.sq.any()):  # identical samples: every width gives the all-ones Gram
-        return torch.zeros((), dtype=torch.long)
-    cap = max(_BOUNDED_ROUND, _chunk(pairs))
-    u = (0.5 / (grid * grid)).numpy()
-    values = np.zeros((3, num))
-    done = np.zeros(num, dtype=bool)
-    stride = -(-(num - 1) // (_BOUNDED_COARSE - 1))
-    index = np.unique(np.append(np.arange(0, num, stride), num - 1))
+    m, num = grids.shape
+    margin = _margin(pairs)
+    result = np.zeros(m, dtype=np.int64)  # identical samples: every width gives all ones
+    live = pairs.sq.any(dim=1).numpy()
+    u = (0.5 / (grids * grids)).numpy()
+    values = np.zeros((3, m, num))
+    done = np.zeros((m, num), dtype=bool)
+    todo = _first_round(num, hints, m) & live[:, None]
     y_norm = float(pairs.y_norm)
-    while True:
-        values[:, index] = _evaluate(pairs, grid[torch.from_numpy(index)], slopes=True).numpy()
-        done[index] = True
-        align = np.full(num, -np.inf)
-        align[done] = values[0, done] / (np.sqrt(values[1, done]) * y_norm)
-        best = align.max()
-        if not np.isfinite(best):
-            return _full_index(pairs, grid)
+    grid_values = grids.numpy()
+    while todo.any():
+        rows, cols = _round_layout(todo, max(_BOUNDED_ROUND, _chunk(pairs)))
+        picked = np.take_along_axis(grid_values[rows], cols, axis=1)
+        got = _evaluate(pairs, torch.from_numpy(picked), torch.from_numpy(rows), slopes=True)
+        values[:, rows[:, None], cols] = got.numpy()
+        done[rows[:, None], cols] = True
+        align = np.full((m, num), -np.inf)
+        align[done] = values[0][done] / (np.sqrt(values[1][done]) * y_norm)
+        best = align.max(axis=1)
+        lost = live & ~np.isfinite(best)
+        if lost.any():  # cannot happen for finite distances; the full search decides
+            result[lost] = _full_indices(pairs, grids)[torch.from_numpy(lost)].numpy()
+            live &= ~lost
         bound = _upper_bounds(values, done, u, pairs.n) / y_norm
-        index = np.flatnonzero(~done & (bound * margin >= best / margin))
-        if index.size == 0:
-            return torch.tensor(int(np.argmax(align * margin >= best)))
-        if index.size > cap:  # an evenly spread subset
-            index = index[np.linspace(0, index.size - 1, cap).round().astype(np.int64)]
+        todo = live[:, None] & ~done & (bound * margin >= (best / margin)[:, None])
+        finished = live & ~todo.any(axis=1)
+        result[finished] = np.argmax(align[finished] * margin >= best[finished, None], axis=1)
+        live &= ~finished
+    return result
+
+
+def _round_layout(todo: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """The problems with candidates to evaluate (``rows``) and their candidates ``[R, C]``:
+    all of them, or an evenly spread subset of ``cap``; rows with fewer repeat their last."""
+    rows = np.flatnonzero(todo.any(axis=1))
+    picks = []
+    for row in rows:
+        keep = np.flatnonzero(todo[row])
+        if keep.size > cap:
+            keep = keep[np.linspace(0, keep.size - 1, cap).round().astype(np.int64)]
+        picks.append(keep)
+    width = max(p.size for p in picks)
+    cols = np.stack([np.pad(p, (0, width - p.size), mode="edge") for p in picks])
+    return rows, cols
 
 
 def _upper_bounds(values: np.ndarray, done: np.ndarray, u: np.ndarray, n: int) -> np.ndarray:
-    """Upper bound of ``I / sqrt(Q)`` of every candidate from its nearest evaluated neighbours.
+    """Upper bound ``[M, S]`` of ``I / sqrt(Q)`` of every candidate of every problem from its
+    nearest evaluated neighbours.
 
-    ``values`` holds ``I``, ``Q`` and ``dQ/du`` of the evaluated candidates (``done``, the first
-    and the last among them); entries of evaluated candidates are meaningless.
+    ``values`` (``[3, M, S]``) holds ``I``, ``Q`` and ``dQ/du`` of the evaluated candidates
+    (``done``, the first and the last of each row among them); entries of candidates not
+    evaluated are meaningless.
     """
-    at = np.arange(u.size)
-    left = np.maximum.accumulate(np.where(done, at, 0))
-    right = np.minimum.accumulate(np.where(done, at, u.size - 1)[::-1])[::-1]
-    (i_l, q_l, s_l), (i_r, q_r, s_r) = values[:, left], values[:, right]
-    u_l, u_r = u[left], u[right]  # u_l >= u >= u_r: u falls as the width grows
-    span = u_l - u_r
+    m, num = u.shape
+    at = np.arange(num)
+    left = np.maximum.accumulate(np.where(done, at, 0), axis=1)
+    right = np.minimum.accumulate(np.where(done, at, num - 1)[:, ::-1], axis=1)[:, ::-1]
+    row = np.arange(m)[:, None]
+    (i_l, q_l, s_l), (i_r, q_r, s_r) = values[:, row, left], values[:, row, right]
+    u_l, u_r = u[row, left], u[row, right]
+    span = u_l - u_r  # u_l >= u >= u_r: u falls as the width grows
     t = np.divide(u_l - u, span, out=np.zeros_like(u), where=span > 0)
     chord = i_l + (i_r - i_l) * t
     tangent = np.maximum(q_l + s_l * (u - u_l), q_r + s_r * (u - u_r))
