@@ -61,6 +61,8 @@ AUTHORS_HIGH = 10.0
 #: evenly spaced candidates are evaluated first, then at most this many per refinement round.
 _BOUNDED_MIN_CANDIDATES = 16
 _BOUNDED_COARSE = 10
+#: The same for a problem with a hint (the previous step's pick), whose neighbours are added.
+_BOUNDED_COARSE_HINTED = 5
 _BOUNDED_ROUND = 6
 
 
@@ -297,7 +299,7 @@ def _evaluate(
     sq = pairs.sq if rows is None else pairs.sq.index_select(0, rows)  # [M, P]
     out = []
     for s in sigmas.split(_chunk(pairs, sq.shape[0]), dim=1):
-        k = torch.div(sq[:, None, :], (-2.0 * s * s)[:, :, None]).exp_()  # [M, c, P]
+        k = torch.mul(sq[:, None, :], (-0.5 / (s * s))[:, :, None]).exp_()  # [M, c, P]
         kk = k * k
         rows_out = [pairs.y_trace + 2.0 * (k @ pairs.y), pairs.n + 2.0 * kk.sum(dim=2)]
         if slopes:
@@ -382,15 +384,19 @@ def _search_many(
 
 
 def _first_round(num: int, hints: Sequence[int | None] | None, m: int) -> np.ndarray:
-    """``[M, S]`` mask of the candidates evaluated first: about :data:`_BOUNDED_COARSE` evenly
-    spaced ones, and each problem's hint with its two neighbours on either side."""
-    stride = -(-(num - 1) // (_BOUNDED_COARSE - 1))
+    """``[M, S]`` mask of the candidates evaluated first: :data:`_BOUNDED_COARSE` evenly spaced
+    ones, or :data:`_BOUNDED_COARSE_HINTED` and the hint with its two neighbours on either side
+    for a problem with a hint (the maximum is usually there, and its neighbours bound the
+    rest tightly)."""
     first = np.zeros((m, num), dtype=bool)
-    first[:, ::stride] = True
-    first[:, -1] = True
-    for row, hint in enumerate(hints or ()):
-        if hint is not None and 0 <= hint < num:
+    hints = list(hints or ()) + [None] * (m - len(hints or ()))
+    for row, hint in enumerate(hints):
+        hinted = hint is not None and 0 <= hint < num
+        coarse = _BOUNDED_COARSE_HINTED if hinted else _BOUNDED_COARSE
+        first[row, :: -(-(num - 1) // (coarse - 1))] = True
+        if hinted:
             first[row, max(hint - 2, 0) : hint + 3] = True
+    first[:, -1] = True
     return first
 
 
@@ -453,7 +459,10 @@ def _round_layout(todo: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
             keep = keep[np.linspace(0, keep.size - 1, cap).round().astype(np.int64)]
         picks.append(keep)
     width = max(p.size for p in picks)
-    cols = np.stack([np.pad(p, (0, width - p.size), mode="edge") for p in picks])
+    cols = np.empty((rows.size, width), dtype=np.int64)
+    for i, p in enumerate(picks):
+        cols[i, : p.size] = p
+        cols[i, p.size :] = p[-1]
     return rows, cols
 
 
