@@ -9,6 +9,8 @@ all variants interleaved (medians of ``--repeats`` rounds):
 * ``bare``: the primitives the maths cannot avoid: one float64 ``[N, D] x [D, N]`` product per
   measured tensor (on float64 copies made beforehand), one batched ``eigvalsh`` of the
   ``1 + 2L`` matrices ``[N, N]`` and one of the ``L`` layers' class blocks;
+* ``bare + upcast``: the same with each float64 copy made inside the timing (float32
+  activations must be converted before a float64 product; ``maths`` pays for that too);
 * ``maths``: the tracker's per-step maths alone, from captured activations (through the
   tracker's private reader and measurer: validation, distances, widths, Grams, entropies);
 * ``authors f32`` / ``authors f64``: the authors' per-step algorithm as they wrote it
@@ -95,12 +97,23 @@ def bare_inputs(x: torch.Tensor, y: torch.Tensor, tensors: list[torch.Tensor]) -
         idx = order[start : start + size]
         blocks[:, c, :size, :size] = k[1:, idx][:, :, idx] / n
         start += size
-    return {"flat": flat, "batch": batch, "blocks": blocks}
+    raw = [t.reshape(n, -1) for t in [x, *tensors]]
+    return {"flat": flat, "raw": raw, "batch": batch, "blocks": blocks}
 
 
 def bare(inputs: dict[str, Any]) -> None:
     """The floor's maths: one float64 Gram product per tensor, the two eigenvalue batches."""
     for f in inputs["flat"]:
+        torch.mm(f, f.T)
+    torch.linalg.eigvalsh(inputs["batch"])
+    torch.linalg.eigvalsh(inputs["blocks"])
+
+
+def bare_upcast(inputs: dict[str, Any]) -> None:
+    """:func:`bare` with the float64 copy of each captured tensor made inside the timing: the
+    conversion that float32 activations need before a float64 product."""
+    for r in inputs["raw"]:
+        f = r.to(torch.float64)
         torch.mm(f, f.T)
     torch.linalg.eigvalsh(inputs["batch"])
     torch.linalg.eigvalsh(inputs["blocks"])
@@ -152,6 +165,38 @@ class Stepper:
         return call
 
 
+def maths_parts(stepper: Stepper) -> dict[str, Any]:
+    """The parts of ``maths`` on one captured batch (private functions of the tracker): the
+    squared distances, the width search (a probe's look-up: the same search, no state), and
+    the Grams with their entropies. None where the tracker lacks them."""
+    try:
+        from infoplane.functional.kernels import _gram_from_squared_distances
+        from infoplane.functional.measures import plane_step_with_controls
+        from infoplane.measurement import _distances
+        from infoplane.widths import batch_widths
+    except ImportError:
+        return {}
+    plane = stepper.plane
+    batch, ids = plane._reader.prepare(stepper.x, stepper.y, "bench_step")
+    x, acts = plane._reader.read(batch)
+    measurer = plane._measurer
+    y_gram = measurer.label_gram(ids)
+    d2, dims = _distances(x, acts)
+    state = measurer.state("train")
+    rules = [state.x_rule, *(state.rules[name] for name in acts)]
+    sigma = batch_widths(rules, d2, dims, y_gram, update=False)
+
+    def grams_and_entropies() -> Any:
+        k = _gram_from_squared_distances(d2, sigma[:, None, None])
+        return plane_step_with_controls(k[0], k[1:], ids, plane.alpha)
+
+    return {
+        "maths: distances": lambda: _distances(x, acts),
+        "maths: width search": lambda: batch_widths(rules, d2, dims, y_gram, update=False),
+        "maths: Grams + entropies": grams_and_entropies,
+    }
+
+
 def agreement(
     result: dict[str, dict[str, float]],
     x: torch.Tensor,
@@ -196,12 +241,14 @@ def variants_of(
         "measure": stepper,
         "forward": lambda: model(x),
         "bare": lambda: bare(inputs),
+        "bare + upcast": lambda: bare_upcast(inputs),
     }
     maths = stepper.maths()
     if maths is None:
         print("## the installed tracker has no _reader/_measurer: the maths-only rows are skipped.")
     else:
         run["maths"] = maths
+        run.update(maths_parts(stepper))
     if args.authors:
         for dtype, label in ((torch.float32, "authors f32"), (torch.float64, "authors f64")):
             if label.split()[1] in args.authors_dtypes:
@@ -230,6 +277,7 @@ def report_case(name: str, times: dict[str, float], memory: dict[str, float]) ->
     ratios = {"end to end: measure / (forward + bare)": times["measure"] / floor}
     if "maths" in times:
         ratios["maths only: maths / bare"] = times["maths"] / times["bare"]
+        ratios["maths only: maths / (bare + upcast)"] = times["maths"] / times["bare + upcast"]
     for label in ("authors f32", "authors f64"):
         if label in times:
             ratios[f"end to end: (forward + {label}) / measure"] = (

@@ -189,3 +189,29 @@ def test_the_device_path_returns_the_cpu_point():
                 got = impl._search(pairs_gpu, grid.cuda())
                 assert got.device.type == "cuda"
                 assert int(got) == int(impl._search(pairs_cpu, grid))
+
+
+def test_concurrent_searches_in_two_threads_each_get_their_own_points():
+    """The search reuses a per-thread scratch buffer: two threads searching at once (bounded:
+    two threads, 40 problems each) each get the full search's indices."""
+    import threading
+
+    g = torch.Generator().manual_seed(9)
+    problems = [_problem(trial, g) for trial in range(1, 81) if trial % 4]
+    jobs = [problems[0::2], problems[1::2]]
+    failures: list[str] = []
+
+    def work(batch):
+        for d2, y_gram in batch:
+            pairs = impl._pairs(d2, y_gram)
+            grid = bandwidth.candidate_grid(d2, 100)
+            if int(impl._search(pairs, grid)) != int(impl._full_index(pairs, grid)):
+                failures.append(f"N = {d2.shape[0]}")
+
+    threads = [threading.Thread(target=work, args=(batch,)) for batch in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads)
+    assert failures == []
