@@ -62,8 +62,11 @@ AUTHORS_HIGH = 10.0
 #: evenly spaced candidates are evaluated first, then at most this many per refinement round.
 _BOUNDED_MIN_CANDIDATES = 16
 _BOUNDED_COARSE = 10
-#: The same for a problem with a hint (the previous step's pick), whose neighbours are added.
-_BOUNDED_COARSE_HINTED = 5
+#: The same for a problem with a hint (the previous step's pick), whose neighbours at these
+#: distances are added (measured on the paper's MLP at steady state: 55 evaluations for its
+#: five layers in one round, against 78 in two with the hint's two nearest on either side).
+_BOUNDED_COARSE_HINTED = 3
+_HINT_OFFSETS = np.array([0, 1, 2, 4, 8, 16])
 _BOUNDED_ROUND = 6
 
 
@@ -413,9 +416,10 @@ def _search_many(
 
 def _first_round(num: int, hints: Sequence[int | None] | None, m: int) -> np.ndarray:
     """``[M, S]`` mask of the candidates evaluated first: :data:`_BOUNDED_COARSE` evenly spaced
-    ones, or :data:`_BOUNDED_COARSE_HINTED` and the hint with its two neighbours on either side
-    for a problem with a hint (the maximum is usually there, and its neighbours bound the
-    rest tightly)."""
+    ones; for a problem with a hint (its previous pick, where the maximum usually is), the
+    hint, its neighbours at distances :data:`_HINT_OFFSETS` (dense near the hint, where the
+    bounds must be tight, sparse far from it) and :data:`_BOUNDED_COARSE_HINTED` evenly spaced
+    ones."""
     first = np.zeros((m, num), dtype=bool)
     hints = list(hints or ()) + [None] * (m - len(hints or ()))
     for row, hint in enumerate(hints):
@@ -423,7 +427,8 @@ def _first_round(num: int, hints: Sequence[int | None] | None, m: int) -> np.nda
         coarse = _BOUNDED_COARSE_HINTED if hinted else _BOUNDED_COARSE
         first[row, :: -(-(num - 1) // (coarse - 1))] = True
         if hinted:
-            first[row, max(hint - 2, 0) : hint + 3] = True
+            near = np.concatenate([hint - _HINT_OFFSETS, hint + _HINT_OFFSETS])
+            first[row, near[(near >= 0) & (near < num)]] = True
     first[:, -1] = True
     return first
 
