@@ -20,7 +20,7 @@ from infoplane import distributed as ddp
 from infoplane.errors import LayerNotFoundError, NonFiniteActivationError
 from infoplane.functional.kernels import (
     _gram_from_squared_distances,
-    _squared_distances,
+    _squared_distances_of,
     label_gram,
 )
 from infoplane.functional.measures import plane_step, plane_step_with_controls
@@ -272,7 +272,7 @@ def _distances(x: torch.Tensor, acts: Mapping[str, torch.Tensor]) -> tuple[torch
     """Squared distances ``[1 + L, N, N]`` of the input and of every layer (input first), and
     the flattened dimension of each."""
     flat = [t.reshape(t.shape[0], -1) for t in (x, *acts.values())]
-    return torch.stack([_squared_distances(t2d) for t2d in flat]), [t.shape[1] for t in flat]
+    return _squared_distances_of(flat), [t.shape[1] for t in flat]
 
 
 __all__ = ["BatchMeasurer", "LabelKernel", "WidthState", "nonfinite_layers"]

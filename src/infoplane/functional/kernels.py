@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -61,8 +62,11 @@ def _chunk_columns(x2d: torch.Tensor) -> int:
     return d if n * d <= limit else max(limit // n, 1)
 
 
-def _translated_product(x2d: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``F F^T`` of the samples translated by their first row, ``F = X - 1 x_0^T``, in ``dtype``.
+def _translated_product(
+    x2d: torch.Tensor, dtype: torch.dtype, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``F F^T`` of the samples translated by their first row, ``F = X - 1 x_0^T``, in ``dtype``
+    (written into ``out`` ``[N, N]`` when given, without grad tracking).
 
     Distances are translation invariant; moving the first sample to the origin removes a large
     common offset (the cancellation of ``||a||^2 + ||b||^2 - 2 a.b``) like centring on the mean
@@ -74,19 +78,23 @@ def _translated_product(x2d: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     n, d = x2d.shape
     chunk = _chunk_columns(x2d)
     origin = x2d[0].to(dtype)
-    gram = torch.zeros((n, n), dtype=dtype, device=x2d.device)
     if _tracks_grad(x2d):
+        gram = torch.zeros((n, n), dtype=dtype, device=x2d.device)
         for start in range(0, d, chunk):
             block = x2d[:, start : start + chunk].to(dtype) - origin[start : start + chunk]
             gram = torch.addmm(gram, block, block.T)
         return gram
+    gram = torch.empty((n, n), dtype=dtype, device=x2d.device) if out is None else out
     buffer = torch.empty((n, min(chunk, d)), dtype=dtype, device=x2d.device)
     for start in range(0, d, chunk):
         part = x2d[:, start : start + chunk]
         block = buffer[:, : part.shape[1]]
         block.copy_(part)
         block.sub_(origin[start : start + chunk])
-        gram.addmm_(block, block.T)
+        if start == 0:
+            torch.mm(block, block.T, out=gram)
+        else:
+            gram.addmm_(block, block.T)
     return gram
 
 
@@ -100,22 +108,36 @@ def _squared_distances(x2d: torch.Tensor, dtype: torch.dtype = DEFAULT_DTYPE) ->
     and two ``[N, N]`` buffers. Differentiable when ``x2d`` requires grad (then without in-place
     steps).
     """
-    gram = _translated_product(x2d, dtype)
-    sq = torch.diagonal(gram)
-    # (sq_i + sq_j) - (g_ij + g_ji): exactly symmetric, since both sums commute bitwise (BLAS
-    # need not return a symmetric product).
-    if _tracks_grad(gram):
+    if _tracks_grad(x2d):
+        gram = _translated_product(x2d, dtype)
+        sq = torch.diagonal(gram)
+        # (sq_i + sq_j) - (g_ij + g_ji): exactly symmetric, since both sums commute bitwise
+        # (BLAS need not return a symmetric product).
         d2 = (sq[:, None] + sq[None, :]) - (gram + gram.T)
         eye = torch.eye(d2.shape[0], dtype=torch.bool, device=d2.device)
         return d2.clamp(min=0.0).masked_fill(eye, 0.0)
-    sq = sq.clone()
-    # The result reuses the product's storage: two [N, N] buffers at any time, not three.
-    both = gram + gram.T
-    d2 = torch.add(sq[:, None], sq[None, :], out=gram)
+    return _squared_distances_of([x2d], dtype)[0]
+
+
+def _squared_distances_of(
+    flat: Sequence[torch.Tensor], dtype: torch.dtype = DEFAULT_DTYPE
+) -> torch.Tensor:
+    """:func:`_squared_distances` of several ``[N, D_m]`` batches of the same N (no grad):
+    ``[M, N, N]``, each product written in place and the distances formed in one batched pass
+    (the same bits as one call each)."""
+    n = flat[0].shape[0]
+    grams = torch.empty((len(flat), n, n), dtype=dtype, device=flat[0].device)
+    for m, x2d in enumerate(flat):
+        _translated_product(x2d, dtype, out=grams[m])
+    sq = torch.diagonal(grams, dim1=-2, dim2=-1).clone()
+    # (sq_i + sq_j) - (g_ij + g_ji): exactly symmetric, since both sums commute bitwise (BLAS
+    # need not return a symmetric product). The result reuses the products' storage.
+    both = grams + grams.transpose(-1, -2)
+    d2 = torch.add(sq[:, :, None], sq[:, None, :], out=grams)
     d2.sub_(both)
     del both
     d2.clamp_(min=0.0)
-    d2.fill_diagonal_(0.0)
+    torch.diagonal(d2, dim1=-2, dim2=-1).zero_()
     return d2
 
 
