@@ -299,6 +299,16 @@ def controls_rows(name: str, model: Any, x: Any, y: Any, sigma_x: float, args: A
     with_controls.warm_up()
     without.warm_up()
     run = {"measure": without, "measure + controls": with_controls}
+    inputs = bare_inputs(x, y, captured(plane, x))
+    layers = inputs["blocks"].shape[0]
+    # the controls' own eigenvalue problems: S(X o T) with X permuted, S(X) S(T) S(X o T) at
+    # the held widths (3L + 1 matrices), and the class blocks of both (2L)
+    extra = inputs["batch"][torch.arange(3 * layers + 1) % inputs["batch"].shape[0]].contiguous()
+    extra_blocks = torch.cat([inputs["blocks"], inputs["blocks"]])
+    run["bare controls (their eigenvalues)"] = lambda: (
+        torch.linalg.eigvalsh(extra),
+        torch.linalg.eigvalsh(extra_blocks),
+    )
     m_with, m_without = with_controls.maths(), without.maths()
     if m_with is not None and m_without is not None:
         run.update({"maths": m_without, "maths + controls": m_with})
@@ -308,6 +318,14 @@ def controls_rows(name: str, model: Any, x: Any, y: Any, sigma_x: float, args: A
     key = "maths" if "maths" in times else "measure"
     added = times[f"{key} + controls"] / times[key] - 1.0
     rows.append({"model": name, "variant": f"controls add to {key}, %", "median ms": 100 * added})
+    cost = times[f"{key} + controls"] - times[key]
+    rows.append(
+        {
+            "model": name,
+            "variant": "controls' cost / their bare eigenvalues",
+            "median ms": cost / times["bare controls (their eigenvalues)"],
+        }
+    )
     return rows
 
 

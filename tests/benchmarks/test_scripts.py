@@ -27,10 +27,18 @@ def test_gpu_script_runs_on_cpu_small(capsys):
         assert _value(out, label) > 0.0
     assert 0.0 < _value(out, "max abs(S32 - S64) bits") < 1e-3
     assert _value(out, "measure / training step") > 0.0
-    rows = [line for line in out.splitlines() if re.match(r"\| (200|400) \|", line)]
+    header = [
+        c.strip()
+        for c in next(
+            ln for ln in out.splitlines() if ln.startswith("| N |") and "rel err %" in ln
+        ).split("|")
+    ]
+    rows = [line.split("|") for line in out.splitlines() if re.match(r"\| (200|400) \|", line)]
     assert len(rows) == 2
-    rel_err = [float(line.split("|")[5]) for line in rows]
+    rel_err = [float(row[header.index("rel err %")]) for row in rows]
     assert all(0.0 <= e < 1.0 for e in rel_err)  # percent
+    products = [float(row[header.index("approx / its products")]) for row in rows]
+    assert all(p > 0.0 for p in products)
 
 
 def test_bench_step_runs_and_the_authors_agree_in_float64(capsys):
