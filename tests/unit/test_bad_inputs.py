@@ -292,3 +292,22 @@ def test_bad_input_raises_a_one_line_library_error(who, fn, args, kwargs, exc, f
     assert "\n" not in message, message
     assert message.startswith(f"{who}: "), message
     assert fragment in message, message
+
+
+@pytest.mark.parametrize("where", [(3, 500), (499, 260), (300, 299)])
+def test_the_symmetry_check_finds_an_asymmetry_in_any_tile_of_a_batch(where):
+    """The check runs tile by tile (256 x 256): an asymmetry in an off-diagonal tile of the second
+    matrix of a batch is found with its relative size; round-off below 1e-10 passes, and the
+    exactly symmetric batch passes unchanged."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 520, 4, generator=g, dtype=torch.float64)
+    gram = torch.exp(-torch.cdist(x, x).square() / 8.0)
+    gram = (gram + gram.transpose(-1, -2)) / 2.0
+    assert infoplane.normalize_gram(gram).shape == gram.shape  # exactly symmetric: accepted
+    i, j = where
+    nudged = gram.clone()
+    nudged[1, i, j] += 1e-12  # round-off: accepted
+    infoplane.renyi_entropy(nudged[1], 2.0)
+    nudged[1, i, j] += 3e-6
+    with pytest.raises(InvalidInputError, match=r"relative asymmetry of 3(\.0\d*)?e-06"):
+        infoplane.normalize_gram(nudged)

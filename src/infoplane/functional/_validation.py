@@ -191,17 +191,45 @@ def check_gram(gram: Any, who: str, name: str = "gram") -> torch.Tensor:
             f"{who}: expected {name} with a positive diagonal (k(x, x) > 0), got a diagonal "
             f"entry {float(diag.min()):.3g}. A Gram of this kind cannot be normalized."
         )
-    if torch.equal(g, g.transpose(-1, -2)):  # the usual case, one pass without temporaries
+    if _exactly_symmetric(g):  # the usual case: no temporaries
         return g
-    scale = diag.abs().amax(dim=-1, keepdim=True).unsqueeze(-1)
-    asym = (g - g.transpose(-1, -2)).abs() / scale
+    scale = diag.abs().amax(dim=-1)
     tol = 1e-6 if gram_is_low_precision(gram) else 1e-10
-    if bool((asym > tol).any()):
+    worst = float((_max_asymmetry(g) / scale).max())
+    if worst > tol:
         raise InvalidInputError(
             f"{who}: expected a symmetric {name}, got a relative asymmetry of "
-            f"{float(asym.max()):.3g}. Symmetrize it with (K + K.T) / 2 if that is intended."
+            f"{worst:.3g}. Symmetrize it with (K + K.T) / 2 if that is intended."
         )
     return g
+
+
+#: Tile of the symmetry checks: ``K[i, j]`` against ``K[j, i]`` tile by tile, so the transposed
+#: reads stay in cache (one ``torch.equal`` of a 2000 x 2000 matrix against its transpose read
+#: column by column took 33 ms, about ten times a contiguous pass).
+_TILE = 256
+
+
+def _tiles(n: int) -> list[tuple[slice, slice]]:
+    """The tiles ``(rows, cols)`` on and above the diagonal of an ``N x N`` matrix."""
+    cuts = [slice(i, min(i + _TILE, n)) for i in range(0, n, _TILE)]
+    return [(r, c) for i, r in enumerate(cuts) for c in cuts[i:]]
+
+
+def _exactly_symmetric(g: torch.Tensor) -> bool:
+    """``K == K^T`` bit for bit (every matrix of a batch), tile by tile."""
+    return all(
+        torch.equal(g[..., r, c], g[..., c, r].transpose(-1, -2)) for r, c in _tiles(g.shape[-1])
+    )
+
+
+def _max_asymmetry(g: torch.Tensor) -> torch.Tensor:
+    """``max |K - K^T|`` of every matrix of a batch ``[...]``, tile by tile."""
+    worst = torch.zeros(g.shape[:-2], dtype=g.dtype, device=g.device)
+    for r, c in _tiles(g.shape[-1]):
+        diff = (g[..., r, c] - g[..., c, r].transpose(-1, -2)).abs_().amax(dim=(-2, -1))
+        worst = torch.maximum(worst, diff)
+    return worst
 
 
 def gram_is_low_precision(gram: Any) -> bool:

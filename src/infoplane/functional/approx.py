@@ -248,25 +248,31 @@ def _lanczos(
     against ``Q``. A probe whose Krylov space is exhausted (``beta <= tol``) stops (beta = 0).
     """
     n, m = v.shape
-    basis = torch.empty(steps, n, m, device=v.device, dtype=v.dtype)
-    basis[0] = v
+    # Probe-major: basis[p, k] is the k-th Lanczos vector of probe p, so that the coefficients
+    # of all probes on their stored vectors are one batched product (no [k, N, m] temporaries).
+    basis = torch.empty(m, steps, n, device=v.device, dtype=v.dtype)
+    basis[:, 0] = v.T
     alphas = torch.zeros(steps, m, device=v.device, dtype=v.dtype)
     betas = torch.zeros(steps, m, device=v.device, dtype=v.dtype)
-    w = av
+    w = av.T  # [m, N]
     for j in range(steps):
         if j > 0:
-            w = a @ basis[j]
-        alphas[j] = (basis[j] * w).sum(0)  # basis[j] is orthogonal to Q: no projection needed
+            w = (a @ basis[:, j].T).T
+        # basis[:, j] is orthogonal to Q: no projection needed
+        alphas[j] = torch.bmm(basis[:, j, None], w[:, :, None])[:, 0, 0]
         if j + 1 == steps:
             break
+        done = basis[:, : j + 1]  # [m, j + 1, N]
         for _ in range(2):
-            coef = torch.einsum("knm,nm->km", basis[: j + 1], w)
-            w = w - torch.einsum("knm,km->nm", basis[: j + 1], coef)
-            w = _project_off(q, w)
-        beta = torch.linalg.vector_norm(w, dim=0)
+            coef = torch.bmm(done, w[:, :, None])  # [m, j + 1, 1]
+            w = w - torch.bmm(done.transpose(1, 2), coef)[:, :, 0]
+            if q is not None:
+                w = w - (w @ q) @ q.T
+        beta = torch.linalg.vector_norm(w, dim=1)
         alive = beta > tol
         betas[j] = torch.where(alive, beta, torch.zeros_like(beta))
-        basis[j + 1] = torch.where(alive, w / torch.where(alive, beta, torch.ones_like(beta)), 0.0)
+        scale = torch.where(alive, beta, torch.ones_like(beta))
+        basis[:, j + 1] = torch.where(alive[:, None], w / scale[:, None], 0.0)
     return alphas, betas
 
 
