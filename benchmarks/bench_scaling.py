@@ -9,9 +9,12 @@ made beforehand, and one ``eigvalsh`` of an ``[N, N]`` float64 matrix):
   (exact up to ``AUTO_EXACT_MAX_N``); the fitted exponents p of time ~ N^p and the N where the
   randomized estimate starts to beat the exact one;
 * against D (default 1e3 - 1e6 at N = 100): exact, with the peak extra memory of the call, which
-  stays O(N D + N^2) with bounded chunks; the fitted exponent of time ~ D^p;
+  stays O(N D + N^2) with bounded chunks; the fitted exponent of time ~ D^p; and
+  ``gaussian_gram`` alone against one float64 product ``f @ f.T`` (``gram / product``: the
+  upcast, translation and distances beside the product they need);
 * large N (``--large``, default 2000 - 8000): exact against randomized entropy of one Gram of
-  class-structured samples, with the relative error (``benchmarks/gpu.py`` runs the same on a
+  class-structured samples, with the relative error and the randomized estimate against its
+  own block products (``approx / its products``) (``benchmarks/gpu.py`` runs the same on a
   GPU up to 16000).
 
 Run: ``python -m benchmarks.bench_scaling [--busy-core] [--threads 1]``.
@@ -96,7 +99,14 @@ def against_d(sizes: tuple[int, ...], n: int, repeats: int) -> list[dict[str, An
     for d in sizes:
         x = batch(n, d)
         mem = peak_extra_mib(core(x, "exact"))  # before the float64 copy of the bare variant
-        run = {"exact": core(x, "exact"), "bare": bare(x)}
+        f = x.double()
+        sigma = (2.0 * d) ** 0.5
+        run = {
+            "exact": core(x, "exact"),
+            "bare": bare(x),
+            "gram": lambda x=x, s=sigma: gaussian_gram(x, s),
+            "product": lambda f=f: torch.mm(f, f.T),
+        }
         t = medians(interleaved(run, repeats))
         rows.append(
             {
@@ -105,11 +115,14 @@ def against_d(sizes: tuple[int, ...], n: int, repeats: int) -> list[dict[str, An
                 "exact ms": 1e3 * t["exact"],
                 "bare ms": 1e3 * t["bare"],
                 "exact / bare": t["exact"] / t["bare"],
+                "gram ms": 1e3 * t["gram"],
+                "product ms": 1e3 * t["product"],
+                "gram / product": t["gram"] / t["product"],
                 "peak extra MiB": mem,
                 "input MiB": x.numel() * 4 / 2**20,
             }
         )
-        del x, run
+        del x, f, run
     return rows
 
 
@@ -212,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         cols = ["N", "D", "exact ms", "approx ms", "auto ms", "bare ms", "exact / bare"]
         print(table(by_n, cols), flush=True)
         by_d = against_d(tuple(args.d_sizes), args.n, args.repeats)
-        cols = ["N", "D", "exact ms", "bare ms", "exact / bare", "peak extra MiB", "input MiB"]
+        cols = ["N", "D", "exact ms", "bare ms", "exact / bare", "gram ms", "product ms"]
+        cols += ["gram / product", "peak extra MiB", "input MiB"]
         print(table(by_d, cols), flush=True)
         print("\n".join(summary(by_n, by_d)), flush=True)
         if args.large:
