@@ -51,6 +51,22 @@ def test_squared_distances_chunked_path_matches_one_product(monkeypatch):
     _close(chunked, ref.squared_distances(x.numpy()))
 
 
+def test_distances_of_many_tensors_are_each_tensors_own_bit_for_bit(monkeypatch):
+    """The tracker forms the distances of all measured tensors in one batched pass: the same
+    bits as one call per tensor (chunked or not), and the naive float64 reference."""
+    tensors = [_data((13, d), seed=d) + 3.0 for d in (1, 7, 50)]
+    tensors.append(_data((13, 2, 3, 4), dtype=torch.float64, seed=9).reshape(13, -1))
+    together = kernels._squared_distances_of(tensors)
+    assert together.shape == (4, 13, 13)
+    for d2, x in zip(together, tensors, strict=True):
+        assert torch.equal(d2, kernels._squared_distances(x))
+        _close(d2, ref.squared_distances(x.double().numpy()))
+    monkeypatch.setattr(kernels, "_CHUNK_ELEMENTS", 13 * 5)  # 5 columns per block
+    chunked = kernels._squared_distances_of(tensors)
+    for d2, x in zip(chunked, tensors, strict=True):
+        assert torch.equal(d2, kernels._squared_distances(x))
+
+
 def test_squared_distances_respects_dtype_argument():
     x = _data((6, 4))
     d2 = infoplane.squared_distances(x, dtype=torch.float32)
