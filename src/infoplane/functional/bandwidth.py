@@ -442,8 +442,9 @@ def _bounded_indices(
     hence so are ``I(u) = <K_s, K_Y>`` (for a label Gram without negative entries) and
     ``Q(u) = ||K_s||^2``. Between two evaluated candidates ``I`` lies below its chord and ``Q``
     above the tangents at both ends, so every candidate in between has a certified upper bound
-    on its alignment (:func:`_upper_bounds`). The search evaluates about ten evenly spaced
-    candidates of every problem (and the hints), then, round after round, the candidates whose
+    on its alignment (:func:`_upper_bounds`). The search evaluates the candidates of
+    :func:`_first_round` of every problem (evenly spaced ones, and each hint with its
+    neighbours), then, round after round, the candidates whose
     bound (with the rounding margin) still reaches their problem's best alignment found: all of
     them, or an evenly spread subset of a cache-sized block (at least :data:`_BOUNDED_ROUND`).
     A candidate never evaluated is provably further below the maximum than the margin, so the
