@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -52,9 +53,10 @@ def test_bench_step_runs_and_the_authors_agree_in_float64(capsys):
         "maths only: authors f64 / maths",
         "maths only: maths / (bare + upcast)",
         "maths: width search",
-        "controls' cost / their bare eigenvalues",
     ):
         assert _value(out, label) > 0.0
+    # a difference of two timings: printed, of either sign in a one-round run of N = 30
+    assert math.isfinite(_value(out, "controls' cost / their bare eigenvalues"))
 
 
 def test_bare_inputs_have_the_sizes_of_the_step():
