@@ -381,12 +381,6 @@ def _full_index(pairs: _Pairs, grid: torch.Tensor) -> torch.Tensor:
     return _full_indices(pairs, grid[None])[0]
 
 
-def _best_index(d2: torch.Tensor, y_gram: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    """Index (0-d tensor) of the candidate of the non-decreasing ``grid`` with the largest
-    alignment with ``y_gram``; see :func:`_search_many`."""
-    return _search(_pairs(d2, y_gram), grid)
-
-
 def _search(pairs: _Pairs, grid: torch.Tensor) -> torch.Tensor:
     """:func:`_search_many` of one problem (0-d)."""
     return _search_many(pairs, grid[None])[0]
