@@ -248,22 +248,26 @@ class _MovingAlignment(WidthRule):
     ) -> torch.Tensor:
         """``sigma*`` on the grid of iteration ``step`` (default :meth:`next_step`), unsmoothed;
         no state change."""
-        step = _check_step(step, type(self).__name__)
-        _check_labels(type(self).__name__, sq_dists, y_gram)
-        step = self.next_step() if step is None else step
-        return _best_candidates([self], _pairs(sq_dists, y_gram), [self._num(step)])[0]
+        step = self._iteration(step, type(self).__name__)
+        return self._best(sq_dists, y_gram, self._num(step))
 
     def lookup(self, sq_dists, dim, y_gram=None):
         """The batch's best candidate on the steady-state grid (``num_candidates``)."""
-        _check_labels(type(self).__name__, sq_dists, y_gram)
-        return _best_candidates([self], _pairs(sq_dists, y_gram), [self.num_candidates])[0]
+        return self._best(sq_dists, y_gram, self.num_candidates)
 
     def update(self, sq_dists, dim, y_gram=None, *, step=None):
-        step = _check_step(step, type(self).__name__)
+        step = self._iteration(step, type(self).__name__)
+        return self._advance(self._best(sq_dists, y_gram, self._num(step)), step)
+
+    def _iteration(self, step: Any, who: str) -> int:
+        """``step`` checked, or :meth:`next_step` when it is None."""
+        step = _check_step(step, who)
+        return self.next_step() if step is None else step
+
+    def _best(self, sq_dists: torch.Tensor, y_gram: Any, num: int) -> torch.Tensor:
+        """The best of ``num`` candidates for one batch (see :func:`batch_widths` for many)."""
         _check_labels(type(self).__name__, sq_dists, y_gram)
-        step = self.next_step() if step is None else step
-        best = _best_candidates([self], _pairs(sq_dists, y_gram), [self._num(step)])[0]
-        return self._advance(best, step)
+        return _best_candidates([self], _pairs(sq_dists, y_gram), [num])[0]
 
     def _advance(self, best: torch.Tensor, step: int) -> torch.Tensor:
         """Move the average towards this iteration's best candidate; the new width."""
@@ -387,8 +391,7 @@ def batch_widths(
         _check_labels("batch_widths", sq_dists, y_gram)
         which = [rules[m] for m in searched]
         if update:
-            step = _check_step(step, "batch_widths")
-            steps = [rule.next_step() if step is None else step for rule in which]
+            steps = [rule._iteration(step, "batch_widths") for rule in which]
             nums = [rule._num(s) for rule, s in zip(which, steps, strict=True)]
         else:
             nums = [rule.num_candidates for rule in which]

@@ -47,6 +47,11 @@ def _problem(trial, g, device="cpu"):
     return d2, y_gram
 
 
+def _full_index(pairs, grid):
+    """The full search (every candidate evaluated) of one problem."""
+    return impl._full_indices(pairs, grid[None])[0]
+
+
 def _grids(d2, num):
     return (bandwidth.candidate_grid(d2, num), bandwidth.authors_grid(d2, num))
 
@@ -67,7 +72,7 @@ def test_bounded_search_returns_the_full_search_point_on_thousands_of_problems(m
         pairs = impl._pairs(d2, y_gram)
         for num in GRID_SIZES:
             for grid in _grids(d2, num):
-                full = int(impl._full_index(pairs, grid))
+                full = int(_full_index(pairs, grid))
                 monkeypatch.setattr(impl, "_evaluate", counting)
                 evaluated.clear()
                 got = int(impl._search(pairs, grid))
@@ -114,7 +119,7 @@ def test_problems_searched_together_get_their_own_search_points_whatever_the_hin
         together = impl._search_many(pairs, grids, [None if h < 0 else h for h in hints])
         for m, layer in enumerate(layers):
             alone = impl._pairs(layer, y_gram)
-            assert int(together[m]) == int(impl._full_index(alone, grids[m])), (trial, m)
+            assert int(together[m]) == int(_full_index(alone, grids[m])), (trial, m)
             checked += 1
     assert checked > 400
 
@@ -130,7 +135,7 @@ def test_full_search_is_the_naive_float64_argmax(seed):
     for grid in _grids(d2, 60):
         scores = [ref.alignment(ref.gaussian_gram(x.numpy(), float(s)), ky.numpy()) for s in grid]
         pairs = impl._pairs(d2, ky)
-        assert int(impl._full_index(pairs, grid)) == int(np.argmax(scores))
+        assert int(_full_index(pairs, grid)) == int(np.argmax(scores))
         assert int(impl._search(pairs, grid)) == int(np.argmax(scores))
 
 
@@ -205,7 +210,7 @@ def test_concurrent_searches_in_two_threads_each_get_their_own_points():
         for d2, y_gram in batch:
             pairs = impl._pairs(d2, y_gram)
             grid = bandwidth.candidate_grid(d2, 100)
-            if int(impl._search(pairs, grid)) != int(impl._full_index(pairs, grid)):
+            if int(impl._search(pairs, grid)) != int(_full_index(pairs, grid)):
                 failures.append(f"N = {d2.shape[0]}")
 
     threads = [threading.Thread(target=work, args=(batch,)) for batch in jobs]

@@ -331,12 +331,10 @@ def _scratch(numel: int, like: torch.Tensor) -> torch.Tensor:
     reused one on CPU when it fits :data:`_SCRATCH_MAX_ELEMENTS`, else a fresh one."""
     if like.device.type != "cpu" or numel > _SCRATCH_MAX_ELEMENTS:
         return torch.empty(numel, dtype=like.dtype, device=like.device)
-    key = str(like.dtype)
-    buffer = getattr(_SCRATCH, "buffers", {}).get(key)
-    if buffer is None or buffer.numel() < numel:
-        buffer = torch.empty(_SCRATCH_MAX_ELEMENTS, dtype=like.dtype)
-        _SCRATCH.buffers = {**getattr(_SCRATCH, "buffers", {}), key: buffer}
-    return buffer[:numel]
+    buffers = _SCRATCH.__dict__.setdefault("buffers", {})  # per thread: {dtype: buffer}
+    if like.dtype not in buffers:
+        buffers[like.dtype] = torch.empty(_SCRATCH_MAX_ELEMENTS, dtype=like.dtype)
+    return buffers[like.dtype][:numel]
 
 
 def _chunk(pairs: _Pairs, problems: int = 1) -> int:
@@ -374,11 +372,6 @@ def _first_best(align: torch.Tensor, margin: float) -> torch.Tensor:
 def _full_indices(pairs: _Pairs, grids: torch.Tensor) -> torch.Tensor:
     """The full search: every candidate of every problem in one batched pass, no host sync."""
     return _first_best(_alignment(pairs, _evaluate(pairs, grids)), _margin(pairs))
-
-
-def _full_index(pairs: _Pairs, grid: torch.Tensor) -> torch.Tensor:
-    """:func:`_full_indices` of one problem (0-d)."""
-    return _full_indices(pairs, grid[None])[0]
 
 
 def _search(pairs: _Pairs, grid: torch.Tensor) -> torch.Tensor:
