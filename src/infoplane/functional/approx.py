@@ -266,8 +266,7 @@ def _lanczos(
         for _ in range(2):
             coef = torch.bmm(done, w[:, :, None])  # [m, j + 1, 1]
             w = w - torch.bmm(done.transpose(1, 2), coef)[:, :, 0]
-            if q is not None:
-                w = w - (w @ q) @ q.T
+            w = _project_off(q, w.T).T
         beta = torch.linalg.vector_norm(w, dim=1)
         alive = beta > tol
         betas[j] = torch.where(alive, beta, torch.zeros_like(beta))
