@@ -403,3 +403,27 @@ def test_entropies_stay_on_the_cuda_device():
         assert out.device.type == "cuda"
     expected = ref.mutual_information(ka.cpu().numpy(), kb.cpu().numpy(), 1.01)
     _near(outs[3], expected)
+
+
+@pytest.mark.parametrize("alpha", [*ALPHAS, math.inf])
+def test_padded_spectra_keep_each_rows_rank_tolerance(alpha):
+    """Spectra of different lengths zero-padded to one batch, with each row's own N for the
+    rank tolerance, give each row's entropy alone. A row of N = 4 holds an eigenvalue at
+    6 N eps lambda_max, kept at N = 4 but dropped at the padded width 64: with ``size`` the
+    batch keeps it, as the row alone does."""
+    eps = torch.finfo(torch.float64).eps
+    rows = [
+        torch.tensor([0.5, 0.3, 0.2 - 24 * eps, 24 * eps], dtype=torch.float64),
+        torch.softmax(_data(64, seed=1), 0),
+        torch.softmax(_data(17, seed=2), 0),
+    ]
+    padded = torch.zeros(3, 64, dtype=torch.float64)
+    for i, lam in enumerate(rows):
+        padded[i, : lam.numel()] = lam
+    size = torch.tensor([[4.0], [64.0], [17.0]], dtype=torch.float64)
+    got = _entropy_from_eigenvalues(padded, alpha, size=size)
+    for i, lam in enumerate(rows):
+        _near(got[i], _entropy_from_eigenvalues(lam, alpha), 1e-13)
+    if alpha < 1.0:  # the tiny eigenvalue counts: (24 eps)^0.5 ~ 7e-8 of the sum
+        alone = _entropy_from_eigenvalues(padded[0], alpha)  # the tolerance of N = 64 drops it
+        assert abs(float(got[0]) - float(alone)) > 1e-8

@@ -39,7 +39,9 @@ _SQRT_EPS64 = math.sqrt(torch.finfo(torch.float64).eps)
 _METHODS = ("exact", "approx", "auto")
 
 
-def _entropy_from_eigenvalues(lam: torch.Tensor, alpha: float) -> torch.Tensor:
+def _entropy_from_eigenvalues(
+    lam: torch.Tensor, alpha: float, size: float | torch.Tensor | None = None
+) -> torch.Tensor:
     """Rényi entropy in bits from eigenvalues ``[..., N]`` of trace-one matrices (every order).
 
     The one home of the entropy of a spectrum: the public functions, the tracker's batched
@@ -64,12 +66,16 @@ def _entropy_from_eigenvalues(lam: torch.Tensor, alpha: float) -> torch.Tensor:
       above tend to it smoothly (``x / (alpha - 1)`` keeps its relative precision);
     * ``alpha == inf``: the min-entropy ``-log2 mu_max``.
 
+    ``size`` is the N of that tolerance: ``lam.shape[-1]`` by default, or per row (a tensor
+    broadcastable to ``[..., 1]``) for spectra zero-padded to one length.
+
     Differentiable (``torch.linalg.eigvalsh`` has a gradient for every symmetric spectral
     function); eigenvalues counted as zero get a zero gradient.
     """
     lam = lam.clamp(min=0.0)
     lam_max = lam.amax(dim=-1, keepdim=True)
-    kept = lam > lam_max * (lam.shape[-1] * torch.finfo(lam.dtype).eps)
+    size = lam.shape[-1] if size is None else size
+    kept = lam > lam_max * (size * torch.finfo(lam.dtype).eps)
     lam = torch.where(kept, lam, torch.zeros_like(lam))
     log_lam = torch.where(kept, lam, torch.ones_like(lam)).log()
     if alpha == 1.0:

@@ -17,32 +17,27 @@ These are private building blocks of :class:`infoplane.InformationPlane` (inputs
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from infoplane.functional.entropy import _entropy_from_eigenvalues, _entropy_of_normalized
 
 
-def class_entropy(counts: torch.Tensor, alpha: float) -> torch.Tensor:
-    """Plug-in Rényi entropy (bits) of a distribution given by class counts ``[K]``.
+def _class_layout(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """Host-side class layout of the labels (small: numpy, no per-operation dispatch cost).
 
-    This is exactly ``S_alpha`` of the normalized class-indicator Gram of those samples.
+    Returns ``(index, valid, counts)``: ``index[k, i]`` (``[K, n_max]``) is the sample index of
+    the i-th member of the k-th present class (0 where padded), ``valid[k, i]`` marks real
+    members, and ``counts`` are the class sizes. Reads the labels on the host once.
     """
-    counts = counts.to(torch.float64)
-    p = counts[counts > 0] / counts.sum()
-    return _entropy_from_eigenvalues(p, alpha)
-
-
-def _class_layout(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """Host-side class layout: ``(index, valid, counts, n_max)`` on the CPU (see class_blocks)."""
-    y_host = y.detach().to("cpu", torch.int64)
-    _, counts = torch.unique(y_host, return_counts=True)
-    n_max = int(counts.max())
-    order = torch.argsort(y_host, stable=True)
-    starts = torch.cumsum(counts, 0) - counts
-    pos = torch.arange(n_max)
+    y_host = y.detach().to("cpu", torch.int64).numpy()
+    _, counts = np.unique(y_host, return_counts=True)
+    order = np.argsort(y_host, kind="stable")
+    starts = np.cumsum(counts) - counts
+    pos = np.arange(int(counts.max()))
     valid = pos[None, :] < counts[:, None]
-    index = torch.where(valid, order[(starts[:, None] + pos[None, :]).clamp(max=len(order) - 1)], 0)
-    return index, valid, counts, n_max
+    index = np.where(valid, order[np.minimum(starts[:, None] + pos, len(order) - 1)], 0)
+    return torch.from_numpy(index), torch.from_numpy(valid), counts
 
 
 def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -73,31 +68,55 @@ def _scaled(entries: list[tuple[torch.Tensor, torch.Tensor | None]]) -> torch.Te
     return out
 
 
-def class_blocks(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Index layout of the per-class blocks of an indicator Gram.
+def _class_blocks(k_t: torch.Tensor, index: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """The within-class blocks ``[L, K, n_max, n_max]`` of unit-diagonal layer Grams ``[L, N, N]``
+    under the class layout of :func:`_class_layout`, zero-padded and divided by N.
 
-    Returns ``(index, valid, n_max)``: ``index[k, i]`` is the sample index of the i-th member of
-    the k-th present class (0 where padded), ``valid[k, i]`` marks real members, and ``n_max`` is
-    the largest class size. Reads the labels on the host once (they are small).
-    """
-    index, valid, _, n_max = _class_layout(y)
-    return index.to(y.device), valid.to(y.device), n_max
-
-
-def joint_with_labels_entropy(
-    k_t: torch.Tensor, index: torch.Tensor, valid: torch.Tensor, alpha: float
-) -> torch.Tensor:
-    """``S(T, Y)`` for unit-diagonal layer Grams ``[L, N, N]`` and an indicator label kernel.
-
-    ``A_T o A_Y / tr = (K_T o K_Y) / N``: its non-zero entries are the within-class blocks of
-    ``K_T / N``, so the spectrum is the union of the blocks' spectra.
+    ``A_T o A_Y / tr = (K_T o K_Y) / N`` for an indicator label kernel: its non-zero entries are
+    these blocks, so its spectrum is the union of theirs (padding adds zero eigenvalues).
     """
     n = k_t.shape[-1]
-    rows = index[:, :, None]
-    cols = index[:, None, :]
-    blocks = k_t[:, rows, cols]  # [L, K, n_max, n_max], a fresh tensor: scaled in place
-    blocks.mul_((valid[:, :, None] & valid[:, None, :]).to(k_t.dtype)).div_(n)
-    return _entropy_of_normalized(blocks, alpha, blocks=True)
+    blocks = k_t[:, index[:, :, None], index[:, None, :]]  # a fresh tensor: scaled in place
+    return blocks.mul_((valid[:, :, None] & valid[:, None, :]).to(k_t.dtype)).div_(n)
+
+
+def _indicator_entropies(
+    matrices: torch.Tensor, blocks: torch.Tensor, p: torch.Tensor, alpha: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(S of each matrix [R], S of each block-diagonal matrix [L], S of the distribution p)``
+    for normalized ``matrices`` ``[R, N, N]``, the diagonal blocks ``[L, K, n, n]`` of L
+    normalized block-diagonal matrices and class frequencies ``p`` ``[K]``.
+
+    The spectra go through one :func:`_entropy_from_eigenvalues` pass: its dozen element-wise
+    operations cost more than the arithmetic at these sizes. Rows are zero-padded to one
+    length (zero eigenvalues add nothing) and each keeps its own rank tolerance. At
+    ``alpha = 2`` no eigenvalues are needed.
+    """
+    if alpha == 2.0:
+        return (
+            _entropy_of_normalized(matrices, alpha),
+            _entropy_of_normalized(blocks, alpha, blocks=True),
+            _entropy_from_eigenvalues(p, alpha),
+        )
+    spectra = [
+        torch.linalg.eigvalsh(matrices),
+        torch.linalg.eigvalsh(blocks).flatten(-2),
+        p[None].to(matrices.dtype),
+    ]
+    width = max(lam.shape[-1] for lam in spectra)
+    lam = torch.zeros(
+        (sum(x.shape[0] for x in spectra), width), dtype=matrices.dtype, device=matrices.device
+    )
+    sizes = []
+    at = 0
+    for x in spectra:
+        lam[at : at + x.shape[0], : x.shape[1]] = x
+        sizes += [float(x.shape[1])] * x.shape[0]
+        at += x.shape[0]
+    size = torch.tensor(sizes, dtype=lam.dtype)[:, None]
+    s = _entropy_from_eigenvalues(lam, alpha, size=_to_device(size, lam.device))
+    r, num_layers = matrices.shape[0], blocks.shape[0]
+    return s[:r], s[r : r + num_layers], s[-1]
 
 
 def plane_step(
@@ -181,13 +200,13 @@ def plane_step_with_controls(
         k_x_f, k_t_f = fixed
         entries += [(k_x_f[None], None), (k_t_f, None), (k_x_f[None], k_t_f)]
         with_labels.append(k_t_f)
-    s = _entropy_of_normalized(_scaled(entries), alpha)
-    index, valid, counts, _ = _class_layout(y)
+    index, valid, counts = _class_layout(y)
     device = k_t.device
-    s_ty = joint_with_labels_entropy(
-        torch.cat(with_labels), _to_device(index, device), _to_device(valid, device), alpha
+    blocks = _class_blocks(
+        torch.cat(with_labels), _to_device(index, device), _to_device(valid, device)
     )
-    h_y = _to_device(class_entropy(counts, alpha), device)
+    p = _to_device(torch.from_numpy(counts / counts.sum()), device)
+    s, s_ty, h_y = _indicator_entropies(_scaled(entries), blocks, p, alpha)
     h_x, h_t = s[0], s[1 : 1 + num_layers]
     out = {
         "h_x": h_x,
