@@ -230,9 +230,9 @@ class _MovingAlignment(WidthRule):
         #: hint for its speed only; the pick is the full search's whatever the hint).
         self._hints: dict[int, int] = {}
 
-    def _grid(self, sq: torch.Tensor, n: int, num: int) -> torch.Tensor:
-        """The ``num`` candidates of a batch of ``n`` samples whose pairs have squared
-        distances ``sq`` ``[P]``."""
+    def _grid(self, dist: torch.Tensor, n: int, num: int) -> torch.Tensor:
+        """The ``num`` candidates of a batch of ``n`` samples whose pairs have distances
+        ``dist`` ``[P]``."""
         raise NotImplementedError
 
     def _num(self, step: int) -> int:
@@ -271,16 +271,17 @@ class _MovingAlignment(WidthRule):
 
     def _advance(self, best: torch.Tensor, step: int) -> torch.Tensor:
         """Move the average towards this iteration's best candidate; the new width."""
-        if self.sigma is None:
-            self.sigma = best.detach().clone()
-        else:
-            decay = self.beta ** self._elapsed(step)
-            self.sigma = decay * self.sigma.to(best.device) + (1.0 - decay) * best
+        return _advance_all([self], best[None], [step])[0]
+
+    def _decay(self, step: int) -> float | None:
+        """Record an update at ``step``; the weight of the old average in it (None for the
+        first update, which starts the average)."""
+        decay = None if self.sigma is None else self.beta ** self._elapsed(step)
         self.steps += 1
         if self.first_step is None:
             self.first_step = step
         self.last_step = step
-        return self.sigma
+        return decay
 
     def _elapsed(self, step: int) -> int:
         """Iterations since the previous update; 1 for a repeated or backward step."""
@@ -292,7 +293,7 @@ class _MovingAlignment(WidthRule):
                 f"{type(self).__name__}: step {step} comes after step {self.last_step}; "
                 "the moving average takes it as the next iteration. Pass increasing steps.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
         return max(step - self.last_step, 1)
 
@@ -347,18 +348,40 @@ def _best_candidates(
     Grids of different sizes are padded with their last candidate: a copy ties with it and
     ties go to the first, so the padding is never picked.
     """
+    dist = pairs.sq.sqrt()  # [M, P], once for every rule
     grids = [
-        rule._grid(pairs.sq[m], pairs.n, num)
+        rule._grid(dist[m], pairs.n, num)
         for m, (rule, num) in enumerate(zip(rules, nums, strict=True))
     ]
     size = max(nums)
-    padded = torch.stack([torch.cat([g, g[-1:].expand(size - g.numel())]) for g in grids])
+    padded = torch.stack(
+        [g if g.numel() == size else torch.cat([g, g[-1:].expand(size - g.numel())]) for g in grids]
+    )
     hints = [rule._hints.get(num) for rule, num in zip(rules, nums, strict=True)]
     index = _search_many(pairs, padded, hints)
     if index.device.type == "cpu":  # elsewhere a hint would cost a host sync
         for rule, num, i in zip(rules, nums, index.tolist(), strict=True):
             rule._hints[num] = i
     return padded.gather(1, index.to(padded.device)[:, None])[:, 0]
+
+
+def _advance_all(
+    rules: Sequence[_MovingAlignment], best: torch.Tensor, steps: Sequence[int]
+) -> torch.Tensor:
+    """``rules[m]._advance(best[m], steps[m])`` for every m, as one vector operation:
+    ``sigma_t = d sigma_{t-1} + (1 - d) sigma*_t`` (``d = beta ** elapsed``), or ``sigma*_t`` for
+    a rule's first update. The new widths ``[M]``."""
+    decays = [rule._decay(step) for rule, step in zip(rules, steps, strict=True)]
+    sigma = best.detach().clone()
+    moved = [m for m, decay in enumerate(decays) if decay is not None]
+    if moved:
+        at = torch.tensor(moved, device=best.device)
+        d = torch.tensor([decays[m] for m in moved], dtype=best.dtype).to(best.device)
+        old = torch.stack([rules[m].sigma.to(best.device) for m in moved])
+        sigma[at] = d * old + (1.0 - d) * best[at]
+    for rule, value in zip(rules, sigma.unbind(), strict=True):
+        rule.sigma = value
+    return sigma
 
 
 def batch_widths(
@@ -395,10 +418,16 @@ def batch_widths(
             nums = [rule._num(s) for rule, s in zip(which, steps, strict=True)]
         else:
             nums = [rule.num_candidates for rule in which]
-        rows = torch.tensor(searched, device=sq_dists.device)
-        best = _best_candidates(which, _pairs(sq_dists.index_select(0, rows), y_gram), nums)
+        first, stop = searched[0], searched[-1] + 1
+        chosen = (
+            sq_dists[first:stop]  # the usual case (every layer searched): a view, no copy
+            if stop - first == len(searched)
+            else sq_dists.index_select(0, torch.tensor(searched, device=sq_dists.device))
+        )
+        best = _best_candidates(which, _pairs(chosen, y_gram), nums)
+        widths = _advance_all(which, best, steps) if update else best
         for j, m in enumerate(searched):
-            out[m] = which[j]._advance(best[j], steps[j]) if update else best[j]
+            out[m] = widths[j]
     for m, rule in enumerate(rules):
         if out[m] is None:
             out[m] = (
@@ -428,8 +457,8 @@ class LabelAlignment(_MovingAlignment):
         super().__init__(**settings)
         self.low, self.high = _check_range(low, high, type(self).__name__)
 
-    def _grid(self, sq, n, num):
-        return _relative_grid(sq.sqrt().mean(), num, self.low, self.high)
+    def _grid(self, dist, n, num):
+        return _relative_grid(dist.mean(), num, self.low, self.high)
 
     def describe(self):
         return {**super().describe(), "low": self.low, "high": self.high}
@@ -461,8 +490,8 @@ class AuthorsAlignment(_MovingAlignment):
     name = "authors"
     default_warmup_steps = 21
 
-    def _grid(self, sq, n, num):
-        return _authors_grid(_mean_distance_all(sq, n), num)
+    def _grid(self, dist, n, num):
+        return _authors_grid(_mean_distance_all(dist, n), num)
 
 
 #: The rules selectable by name (``width=...`` and ``x_width=...`` of the tracker, the CLI).

@@ -315,6 +315,33 @@ def test_batch_widths_equals_one_update_per_rule_step_after_step():
     assert [r.state_dict() for r in together] == [r.state_dict() for r in alone]
 
 
+def test_batch_widths_moves_each_average_by_its_own_elapsed_iterations():
+    """The batched moving average against its formula in Python floats, rule by rule: a fresh
+    rule starts at sigma*; the others move by ``beta^k sigma + (1 - beta^k) sigma*``, with
+    their own beta and the k iterations since their own last update (here every layer is
+    searched, so the batch reads the distances without a copy)."""
+    rules = [
+        widths.AuthorsAlignment(),
+        widths.LabelAlignment(beta=0.5),
+        widths.AuthorsAlignment(beta=0.8),
+    ]
+    _, y = _batch(0, seed=300)
+    ky = infoplane.label_gram(y)
+    d2 = torch.stack([infoplane.squared_distances(_batch(0, seed=300 + m)[0]) for m in range(3)])
+    rules[1].update(d2[1], 5, ky, step=4)
+    rules[2].update(d2[2], 5, ky, step=6)
+    before = [None, float(rules[1].sigma), float(rules[2].sigma)]
+    best = [float(r.best_candidate(d2[m], ky, step=7)) for m, r in enumerate(rules)]
+    got = widths.batch_widths(rules, d2, [5] * 3, ky, step=7).tolist()
+    assert got == [
+        best[0],
+        0.5**3 * before[1] + (1.0 - 0.5**3) * best[1],
+        0.8 * before[2] + (1.0 - 0.8) * best[2],
+    ]
+    assert [float(r.sigma) for r in rules] == got
+    assert [(r.steps, r.last_step) for r in rules] == [(1, 7), (2, 7), (2, 7)]
+
+
 def test_batch_widths_needs_labels_for_the_alignment_rules():
     d2 = infoplane.squared_distances(_batch(0)[0])[None]
     with pytest.raises(

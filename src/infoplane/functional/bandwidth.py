@@ -71,10 +71,15 @@ _BOUNDED_ROUND = 6
 
 
 def _upper_pairs(m: torch.Tensor) -> torch.Tensor:
-    """Entries ``m[i, j]`` with ``i < j`` as a flat vector."""
+    """Entries ``m[..., i, j]`` with ``i < j``, in row-major order: ``[..., P]``."""
     n = m.shape[-1]
     iu = torch.triu_indices(n, n, offset=1, device=m.device)
-    return m[iu[0], iu[1]]
+    if m.device.type != "cpu" or m.requires_grad:
+        return m[..., iu[0], iu[1]]
+    # numpy's gather of the same entries: a quarter of the time of advanced indexing here
+    flat = (iu[0] * n + iu[1]).numpy()
+    rows = m.detach().contiguous().numpy().reshape(-1, n * n)
+    return torch.from_numpy(np.take(rows, flat, axis=1).reshape(*m.shape[:-2], flat.size))
 
 
 def _positive_or_fallback(
@@ -249,13 +254,13 @@ def authors_grid(sq_dists: Any, num: int = 100) -> torch.Tensor:
     who = "authors_grid"
     d2 = _check_sq_dists(sq_dists, who)
     return _authors_grid(
-        _mean_distance_all(_upper_pairs(d2), d2.shape[0]), check_integer(num, "num", who)
+        _mean_distance_all(_upper_pairs(d2).sqrt(), d2.shape[0]), check_integer(num, "num", who)
     )
 
 
-def _mean_distance_all(sq_pairs: torch.Tensor, n: int) -> torch.Tensor:
+def _mean_distance_all(pair_distances: torch.Tensor, n: int) -> torch.Tensor:
     """Mean of the ``N x N`` distance matrix, zero diagonal included, from its upper pairs."""
-    return sq_pairs.sqrt().sum() * (2.0 / (n * n))
+    return pair_distances.sum() * (2.0 / (n * n))
 
 
 def _authors_grid(mean: torch.Tensor, num: int) -> torch.Tensor:
@@ -283,9 +288,8 @@ def _pairs(d2: torch.Tensor, y_gram: torch.Tensor) -> _Pairs:
     """The pairs of one ``[N, N]`` matrix of squared distances, or of ``[M, N, N]``, with the
     label Gram they share."""
     n = d2.shape[-1]
-    iu = torch.triu_indices(n, n, offset=1, device=d2.device)
-    sq = d2[..., iu[0], iu[1]].reshape(-1, iu.shape[1])
-    yv = y_gram[iu[0], iu[1]].to(d2.dtype)
+    sq = _upper_pairs(d2).reshape(-1, n * (n - 1) // 2)
+    yv = _upper_pairs(y_gram).to(d2.dtype)
     y_diag = torch.diagonal(y_gram).to(d2.dtype)
     y_norm = (y_diag.square().sum() + 2.0 * yv.square().sum()).sqrt()
     return _Pairs(n, sq, yv, y_diag.sum(), y_norm)
@@ -396,7 +400,7 @@ def _search_many(
     """
     if pairs.sq.device.type != "cpu" or grids.shape[1] < _BOUNDED_MIN_CANDIDATES:
         return _full_indices(pairs, grids)
-    if bool((pairs.y < 0).any()):  # the bounds below need a label Gram without negative entries
+    if (pairs.y.detach().numpy() < 0).any():  # the bounds need a label Gram without negatives
         return _full_indices(pairs, grids)
     return torch.from_numpy(_bounded_indices(pairs, grids, hints))
 
@@ -441,17 +445,20 @@ def _bounded_indices(
     m, num = grids.shape
     margin = _margin(pairs)
     result = np.zeros(m, dtype=np.int64)  # identical samples: every width gives all ones
-    live = pairs.sq.any(dim=1).numpy()
-    u = (0.5 / (grids * grids)).numpy()
+    live = pairs.sq.detach().numpy().any(axis=1)
+    grid_values = grids.numpy()
+    u = 0.5 / (grid_values * grid_values)
     values = np.zeros((3, m, num))
     done = np.zeros((m, num), dtype=bool)
     todo = _first_round(num, hints, m) & live[:, None]
     y_norm = float(pairs.y_norm)
-    grid_values = grids.numpy()
     while todo.any():
         rows, cols = _round_layout(todo, max(_BOUNDED_ROUND, _chunk(pairs)))
         picked = np.take_along_axis(grid_values[rows], cols, axis=1)
-        got = _evaluate(pairs, torch.from_numpy(picked), torch.from_numpy(rows), slopes=True)
+        every = rows.size == m  # rows are sorted and distinct: all problems, no copy
+        got = _evaluate(
+            pairs, torch.from_numpy(picked), None if every else torch.from_numpy(rows), slopes=True
+        )
         values[:, rows[:, None], cols] = got.numpy()
         done[rows[:, None], cols] = True
         align = np.full((m, num), -np.inf)
