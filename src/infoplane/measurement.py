@@ -18,6 +18,7 @@ import torch
 
 from infoplane import distributed as ddp
 from infoplane.errors import LayerNotFoundError, NonFiniteActivationError
+from infoplane.functional._validation import all_finite
 from infoplane.functional.kernels import (
     _gram_from_squared_distances,
     _squared_distances_of,
@@ -162,12 +163,16 @@ class BatchMeasurer:
     ) -> torch.Tensor | None:
         """``[L, len(columns)]`` float64 rows, or None if a layer is not finite and the policy is
         to skip. ``update=False`` (probe sets) leaves every width rule's state untouched."""
-        if not self._finite(acts):
+        d2, dims = _distances(x, acts)
+        # A NaN or Inf activation makes its layer's distances non-finite (an Inf's square is
+        # Inf, Inf - Inf is NaN, and no distance becomes -Inf): one check of the small
+        # [1 + L, N, N] distances instead of a pass over every activation, which is read only
+        # to name the layers (or when finite activations overflowed their distances).
+        if not all_finite(d2) and not self._finite(acts):
             return None
         # Probe sets look widths up without creating or moving a split's state.
         state = self.state(split) if update else self.states.get(split, self._proto)
         y_gram = self.label_gram(ids)
-        d2, dims = _distances(x, acts)
         d2_x, d2_t = d2[0], d2[1:]
         rules = [state.x_rule, *(state.rules[name] for name in acts)]
         sigma = batch_widths(rules, d2, dims, y_gram, step=step, update=update)

@@ -399,6 +399,33 @@ def test_nonfinite_activations_raise(digits, where: str, bad: list[str]) -> None
     assert_no_hooks(model)
 
 
+class _Spoil(nn.Module):
+    """Replaces one entry of its input with ``value``."""
+
+    def __init__(self, row: int, value: float) -> None:
+        super().__init__()
+        self.row, self.value = row, value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.clone()
+        x[self.row, 3] = self.value
+        return x
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("row", [0, 17])
+def test_one_nonfinite_entry_is_found_in_its_layer_alone(value: float, row: int) -> None:
+    """One NaN, +Inf or -Inf entry, in the first sample (the origin the distances are
+    translated by) or another, is caught and named; the clean layers are not named."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), _Spoil(row, value), nn.Linear(8, 3))
+    plane = InformationPlane(model, layers=["1", "2"], include_output=False)
+    x, y = torch.randn(40, 6), torch.arange(40) % 3
+    with pytest.raises(NonFiniteActivationError, match=re_list(["2"])):
+        plane.measure(x, y, step=0)
+    assert len(plane.history) == 0
+
+
 def re_list(names: list[str]) -> str:
     return "\\[" + ", ".join(f"'{n}'" for n in names).replace(".", "\\.") + "\\]"
 
