@@ -26,7 +26,7 @@ from infoplane.functional.kernels import (
 )
 from infoplane.functional.measures import plane_step, plane_step_with_controls
 from infoplane.schema import CONTROL_FIELDS, ESTIMATES
-from infoplane.widths import WidthRule, batch_widths
+from infoplane.widths import Fixed, WidthRule, batch_widths
 
 
 class LabelKernel:
@@ -125,6 +125,7 @@ class BatchMeasurer:
         self.states: dict[str, WidthState] = {}
         #: Per split: the widths of the fixed-width control, ``[1 + L]`` (input first).
         self.fixed: dict[str, torch.Tensor] = {}
+        self._input_held: dict[str, bool] = {}  # per split: see _holds_input_width
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -210,8 +211,11 @@ class BatchMeasurer:
         perm_x = torch.randperm(n, generator=g).to(device)
         return perm_x, torch.randperm(n, generator=g).to(device)
 
-    def _fixed_grams(self, d2_x, d2_t, split, sigma, acts) -> tuple[torch.Tensor, torch.Tensor]:
-        """The Grams at the split's held widths (set on its first measured batch)."""
+    def _fixed_grams(
+        self, d2_x, d2_t, split, sigma, acts
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """The Grams at the split's held widths (set on its first measured batch); None for
+        the input's where its held width is the estimate's."""
         if split not in self.fixed:
             held = sigma.clone()
             for i, name in enumerate(["input", *acts]):
@@ -220,8 +224,20 @@ class BatchMeasurer:
             # Probe batches differ across ranks: hold rank 0's widths everywhere.
             self.fixed[split] = ddp.broadcast(held)
         held = self.fixed[split].to(sigma.device)
-        k_x = _gram_from_squared_distances(d2_x, held[0])
+        k_x = (
+            None if self._holds_input_width(split) else _gram_from_squared_distances(d2_x, held[0])
+        )
         return k_x, _gram_from_squared_distances(d2_t, held[1:, None, None])
+
+    def _holds_input_width(self, split: str) -> bool:
+        """True when the input's held width is the estimate's at every step: a fixed input
+        rule (the default) held at its own width. The control then shares K_X and S(X) with
+        the estimate, one eigenvalue problem fewer. Decided on the host once per split."""
+        if split not in self._input_held:
+            rule = self._proto.x_rule
+            held = float(self.fixed[split][0])
+            self._input_held[split] = isinstance(rule, Fixed) and held == rule.sigma
+        return self._input_held[split]
 
     def _general_step(self, k_x, k_t, ids, y_gram, null, fixed) -> dict[str, torch.Tensor]:
         """A label Gram other than the indicator: one :func:`plane_step` per quantity."""
@@ -231,7 +247,8 @@ class BatchMeasurer:
             o = plane_step(k_x[px][:, px], k_t, None, self.alpha, k_y=y_gram[py][:, py])
             out["i_xt_null"], out["i_ty_null"] = o["i_xt"], o["i_ty"]
         if fixed is not None:
-            o = plane_step(fixed[0], fixed[1], None, self.alpha, k_y=y_gram)
+            k_x_f = k_x if fixed[0] is None else fixed[0]
+            o = plane_step(k_x_f, fixed[1], None, self.alpha, k_y=y_gram)
             out["i_xt_fixed"], out["i_ty_fixed"] = o["i_xt"], o["i_ty"]
         return out
 
@@ -258,6 +275,7 @@ class BatchMeasurer:
         self.fixed = {
             split: torch.tensor(v, dtype=torch.float64) for split, v in state["fixed"].items()
         }
+        self._input_held.clear()
 
     def _finite(self, acts: Mapping[str, torch.Tensor]) -> bool:
         bad = nonfinite_layers(acts)

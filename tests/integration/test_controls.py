@@ -136,6 +136,27 @@ def test_fixed_widths_given_by_the_user_are_used() -> None:
     assert r["i_xt_fixed"] == pytest.approx(float(want), abs=1e-10)
 
 
+@pytest.mark.parametrize("x_width", ["median", 1.5])
+def test_the_input_is_held_at_its_first_width_whatever_its_rule(x_width) -> None:
+    """An adaptive input rule (its width moves) and a fixed one (the control shares the
+    estimate's K_X): the control's input Gram is at the held width at every later step."""
+    g = torch.Generator().manual_seed(5)
+    plane = _plane(Identity(), alpha=1.01, x_width=x_width, width=0.7)
+    batches = [
+        (torch.randn(40, 3, generator=g, dtype=torch.float64) * (1 + s), torch.arange(40) % 2)
+        for s in range(3)
+    ]
+    for step, (x, y) in enumerate(batches):
+        plane.measure(x, y, step=step)
+    held = plane.state_dict()["fixed"]["train"]
+    x, y = batches[-1]
+    got = plane.measure(x, y, step=3)["t"]
+    want = mutual_information(gaussian_gram(x, held[0]), gaussian_gram(x, held[1]), alpha=1.01)
+    assert got["i_xt_fixed"] == pytest.approx(float(want), abs=1e-10)
+    assert got["sigma"] == 0.7 and (held[0] == 1.5) == (x_width == 1.5)
+    assert plane._measurer._holds_input_width("train") == (x_width == 1.5)  # K_X shared
+
+
 def test_controls_can_be_turned_off_and_are_recorded() -> None:
     x = torch.randn(30, 4, dtype=torch.float64)
     y = torch.arange(30) % 3

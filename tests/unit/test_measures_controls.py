@@ -46,3 +46,18 @@ def test_one_batch_equals_separate_plane_steps(alpha: float, controls: tuple) ->
     assert set(got) == set(want)
     for key, value in want.items():
         torch.testing.assert_close(got[key], value, rtol=0, atol=1e-12, msg=key)
+
+
+@pytest.mark.parametrize("alpha", [0.5, 1.0, 1.01, 2.0, 3.0])
+def test_fixed_control_sharing_the_input_gram(alpha: float) -> None:
+    """``fixed=(None, k_t_fixed)`` (the input held at the estimate's width): the control is
+    that of ``k_x`` itself with the held layer Grams, beside the null floor as well."""
+    k_x, k_t, y, null, (_, k_tf) = grams(7 + int(alpha * 10))
+    got = plane_step_with_controls(k_x, k_t, y, alpha, null=null, fixed=(None, k_tf))
+    want = plane_step_with_controls(k_x, k_t, y, alpha, null=null, fixed=(k_x, k_tf))
+    separate = plane_step(k_x, k_tf, y, alpha)
+    assert set(got) == set(want)
+    for key, value in want.items():
+        torch.testing.assert_close(got[key], value, rtol=0, atol=1e-12, msg=key)
+    torch.testing.assert_close(got["i_xt_fixed"], separate["i_xt"], rtol=0, atol=1e-12)
+    torch.testing.assert_close(got["i_ty_fixed"], separate["i_ty"], rtol=0, atol=1e-12)

@@ -180,7 +180,8 @@ def plane_step_with_controls(
             samples of X permuted (``K_X[perm_x][:, perm_x]``), and ``i_ty_null``, I(T;Y) with
             the labels permuted (``y[perm_y]``), at the same Grams.
         fixed: ``(k_x_fixed, k_t_fixed)``, the Grams at held widths: adds ``i_xt_fixed`` and
-            ``i_ty_fixed``.
+            ``i_ty_fixed``. ``k_x_fixed`` None: the input's held width is the estimate's, so
+            the control uses ``k_x`` and ``S(X)`` (one eigenvalue problem fewer).
 
     The estimate and its controls share S(X), S(T) and S(Y), which are computed once; every
     other spectrum goes to one batched ``eigvalsh`` (and one for the class blocks). I(T;Y)
@@ -198,7 +199,9 @@ def plane_step_with_controls(
         with_labels.append(k_t[:, inverse][:, :, inverse])
     if fixed is not None:
         k_x_f, k_t_f = fixed
-        entries += [(k_x_f[None], None), (k_t_f, None), (k_x_f[None], k_t_f)]
+        if k_x_f is not None:
+            entries.append((k_x_f[None], None))
+        entries += [(k_t_f, None), ((k_x if k_x_f is None else k_x_f)[None], k_t_f)]
         with_labels.append(k_t_f)
     index, valid, counts = _class_layout(y)
     device = k_t.device
@@ -221,8 +224,12 @@ def plane_step_with_controls(
         out["i_ty_null"] = h_t + h_y - s_ty[blocks_at : blocks_at + num_layers]
         at, blocks_at = at + num_layers, blocks_at + num_layers
     if fixed is not None:
-        h_xf, h_tf = s[at], s[at + 1 : at + 1 + num_layers]
-        h_xtf = s[at + 1 + num_layers : at + 1 + 2 * num_layers]
+        if fixed[0] is None:
+            h_xf = h_x
+        else:
+            h_xf = s[at]
+            at += 1
+        h_tf, h_xtf = s[at : at + num_layers], s[at + num_layers : at + 2 * num_layers]
         out["i_xt_fixed"] = h_xf + h_tf - h_xtf
         out["i_ty_fixed"] = h_tf + h_y - s_ty[blocks_at : blocks_at + num_layers]
     return out
