@@ -306,12 +306,12 @@ def test_auto_method_picks_by_size_and_says_when_it_approximates():
             assert torch.isfinite(mi)
 
 
-def test_public_functions_give_the_estimator_unit_diagonal_grams_as_they_are():
-    """A Gram with a unit diagonal (Gaussian, label) reaches the randomized estimator without a
-    normalized copy: the estimator divides its trace N out. The value is the estimator's on
-    that Gram, bit for bit, agrees with its value on the normalized Gram to round-off, and
-    with the exact entropy to its accuracy; a Gram with another diagonal is normalized
-    first, as before."""
+def test_public_functions_never_form_the_normalized_gram():
+    """The randomized path of the public functions: a Gram with a constant diagonal (Gaussian,
+    label) reaches the estimator as it is (its trace divided out): bit for bit the estimator's
+    value on that Gram. Another diagonal is normalized inside the products: the same value as
+    on the normalized Gram, to round-off. Both agree with the exact entropy to the estimator's
+    accuracy."""
     import infoplane
 
     gen = torch.Generator().manual_seed(11)
@@ -328,5 +328,29 @@ def test_public_functions_give_the_estimator_unit_diagonal_grams_as_they_are():
 
     scale = torch.rand(300, generator=gen, dtype=torch.float64) + 0.5
     skewed = gram * scale[:, None] * scale[None, :]  # the same normalized Gram
-    got = infoplane.renyi_entropy(skewed, 1.01, method="approx")
-    assert torch.equal(got, approx_renyi_entropy(infoplane.normalize_gram(skewed), 1.01))
+    for alpha in (0.5, 1.0, 1.01, 2.0, 3.0):
+        got = infoplane.renyi_entropy(skewed, alpha, method="approx")
+        want = approx_renyi_entropy(infoplane.normalize_gram(skewed), alpha)
+        assert abs(float(got - want)) < 1e-11, alpha
+
+
+@pytest.mark.parametrize("n", [7, 300])
+def test_the_scaled_operator_is_the_normalized_gram(monkeypatch, n):
+    """``_Scaled(K, d)`` against ``diag(d) K diag(d)`` formed in float64: products, trace,
+    squared Frobenius norm (over row blocks of 3 rows, so partial blocks occur) and the dense
+    matrix; with ``d`` None it is K itself."""
+    monkeypatch.setattr(approx, "_FROBENIUS_BLOCK", 3 * n)
+    gen = torch.Generator().manual_seed(n)
+    f = torch.randn(n, 5, generator=gen, dtype=torch.float64)
+    k = f @ f.T + torch.diag(torch.rand(n, generator=gen, dtype=torch.float64) + 0.1)
+    d = (torch.diagonal(k) * n).rsqrt()
+    want = k * d[:, None] * d[None, :]
+    op = approx._Scaled(k, d)
+    v = torch.randn(n, 4, generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(op @ v, want @ v, rtol=1e-13, atol=1e-15)
+    assert abs(float(op.trace()) - 1.0) < 1e-14
+    torch.testing.assert_close(op.frobenius2(), want.square().sum(), rtol=1e-13, atol=0)
+    torch.testing.assert_close(op.dense(), want, rtol=1e-15, atol=0)
+    plain = approx._Scaled(k)
+    assert torch.equal(plain @ v, k @ v) and torch.equal(plain.dense(), k)
+    assert torch.equal(plain.frobenius2(), torch.linalg.vector_norm(k).square())

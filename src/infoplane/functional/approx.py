@@ -201,10 +201,50 @@ def _quadrature(alphas: torch.Tensor, betas: torch.Tensor, steps: int):
     return nodes, vecs[:, 0, :].square()
 
 
-def _trace_and_frobenius(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+#: Elements of the row blocks of :meth:`_Scaled.frobenius2` (1 MiB of float64).
+_FROBENIUS_BLOCK = 1 << 17
+
+
+class _Scaled:
+    """``A = diag(d) K diag(d)``, or ``A = K`` when ``d`` is None, applied to blocks without
+    being formed: ``A @ V = d * (K @ (d * V))``. With ``d = 1 / sqrt(N diag K)`` it is the
+    normalized Gram of ``K``, for two ``[N, m]`` scalings per product instead of an ``N x N``
+    copy (its allocation and a pass over it)."""
+
+    def __init__(self, k: torch.Tensor, d: torch.Tensor | None = None) -> None:
+        self.k, self.d = k, d
+        self.shape, self.dtype, self.device = k.shape, k.dtype, k.device
+
+    def __matmul__(self, v: torch.Tensor) -> torch.Tensor:
+        if self.d is None:
+            return self.k @ v
+        d = self.d[:, None]
+        return (self.k @ (d * v)).mul_(d)
+
+    def trace(self) -> torch.Tensor:
+        diag = torch.diagonal(self.k)
+        return diag.sum() if self.d is None else (diag * self.d * self.d).sum()
+
+    def frobenius2(self) -> torch.Tensor:
+        """``||A||_F^2``: one pass over K (in row blocks of about 1 MiB when scaled)."""
+        if self.d is None:
+            return torch.linalg.vector_norm(self.k).square()
+        n = self.shape[0]
+        rows = max(1, _FROBENIUS_BLOCK // n)
+        total = torch.zeros((), dtype=self.dtype, device=self.device)
+        for start in range(0, n, rows):
+            block = self.k[start : start + rows] * self.d[start : start + rows, None]
+            total = total + torch.linalg.vector_norm(block.mul_(self.d)).square()
+        return total
+
+    def dense(self) -> torch.Tensor:
+        return self.k if self.d is None else self.k * self.d[:, None] * self.d[None, :]
+
+
+def _trace_and_frobenius(a: _Scaled) -> tuple[torch.Tensor, torch.Tensor]:
     """``tr A`` and ``||A||_F^2``, which also validate finiteness and the trace (one pass)."""
-    trace = torch.diagonal(a).sum()
-    frob2 = torch.linalg.vector_norm(a).square()
+    trace = a.trace()
+    frob2 = a.frobenius2()
     if not (bool(torch.isfinite(frob2)) and bool(torch.isfinite(trace))):
         raise InvalidInputError(
             f"{_WHO}: expected a finite matrix, got NaN/Inf entries. "
@@ -218,7 +258,7 @@ def _trace_and_frobenius(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return trace, frob2
 
 
-def _rayleigh_ritz(a: torch.Tensor, q: torch.Tensor | None, v: torch.Tensor):
+def _rayleigh_ritz(a: _Scaled, q: torch.Tensor | None, v: torch.Tensor):
     """Ritz values of ``Q^T A Q``, the coupling ``||(I - QQ^T) A Q||^2`` per Ritz vector,
     ``tr`` and ``||.||_F^2`` of ``Q^T A Q``, and ``A v`` (one product serves both steps)."""
     if q is None:
@@ -236,7 +276,7 @@ def _rayleigh_ritz(a: torch.Tensor, q: torch.Tensor | None, v: torch.Tensor):
 
 
 def _lanczos(
-    a: torch.Tensor,
+    a: _Scaled,
     q: torch.Tensor | None,
     v: torch.Tensor,
     av: torch.Tensor,
@@ -278,7 +318,7 @@ def _lanczos(
 
 
 def _sketch(
-    a: torch.Tensor,
+    a: _Scaled,
     trace: torch.Tensor,
     frob2: torch.Tensor,
     *,
@@ -513,19 +553,45 @@ def approx_renyi_entropy(  # noqa: PLR0913 - public API: keyword-only estimator 
     """
     alpha = check_approx_alpha(alpha, _WHO)
     if lanczos_steps is None:
-        lanczos_steps = DEFAULT_LANCZOS_STEPS if alpha >= 1.0 else 2 * DEFAULT_LANCZOS_STEPS
+        lanczos_steps = _default_steps(alpha)
     options = _check_options(num_probes, lanczos_steps, rank, power_iters, seed, generator, dtype)
-    a = _check_matrix(a, dtype)
+    value, error = _entropy_and_error(_Scaled(_check_matrix(a, dtype)), alpha, options)
+    if return_error:
+        return value, error
+    return value
+
+
+def _normalized_gram_entropy(k: torch.Tensor, alpha: float) -> torch.Tensor:
+    """:func:`approx_renyi_entropy` (default options) of the normalized Gram of a validated
+    ``[N, N]`` Gram ``k`` (positive diagonal), without forming it: ``k`` itself where its
+    diagonal is constant (the trace is divided out: Gaussian and label Grams), else the scaled
+    operator :class:`_Scaled`."""
+    alpha = check_approx_alpha(alpha, _WHO)
+    diag = torch.diagonal(k)
+    d = None if bool((diag == diag[0]).all()) else (diag * k.shape[0]).rsqrt()
+    options = _check_options(
+        DEFAULT_NUM_PROBES, _default_steps(alpha), DEFAULT_RANK, DEFAULT_POWER_ITERS, 0, None,
+        k.dtype,
+    )  # fmt: skip
+    return _entropy_and_error(_Scaled(k, d), alpha, options)[0]
+
+
+def _default_steps(alpha: float) -> int:
+    return DEFAULT_LANCZOS_STEPS if alpha >= 1.0 else 2 * DEFAULT_LANCZOS_STEPS
+
+
+def _entropy_and_error(
+    a: _Scaled, alpha: float, options: dict[str, Any]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The estimate, clamped into ``[0, log2 N]``, and its error for ``a`` (its trace divided
+    out)."""
     trace, frob2 = _trace_and_frobenius(a)
     if alpha == 2.0:
         value = -torch.log2(frob2 / trace.square()).to(torch.float64)
         error = torch.zeros((), dtype=torch.float64, device=a.device)
     else:
         value, error = _estimate(a, alpha, trace, frob2, **options)
-    clamped = _clamp_to_range(value, error, a.shape[0], dtype)
-    if return_error:
-        return clamped, error
-    return clamped
+    return _clamp_to_range(value, error, a.shape[0], a.dtype), error
 
 
 def _check_options(
@@ -555,7 +621,7 @@ def _check_options(
 
 
 def _estimate(
-    a: torch.Tensor,
+    a: _Scaled,
     alpha: float,
     trace: torch.Tensor,
     frob2: torch.Tensor,
@@ -580,9 +646,9 @@ def _estimate(
         warnings.warn(
             f"{_WHO}: the randomized estimate was not finite; fell back to exact eigenvalues.",
             ApproximationWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
-        value = _entropy_of_normalized(a / trace, alpha).to(torch.float64)
+        value = _entropy_of_normalized(a.dense() / trace, alpha).to(torch.float64)
         error = torch.zeros_like(value)
     return value, error
 
@@ -601,6 +667,6 @@ def _clamp_to_range(
             f"(moved {moved:.3g} bits, error estimate {float(error):.3g}). Increase num_probes "
             "or lanczos_steps.",
             ApproximationWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     return clamped

@@ -181,12 +181,11 @@ def _entropy_dispatch(
 ) -> torch.Tensor:
     """Route validated Grams ``[..., N, N]`` to the exact or the randomized estimator.
 
-    The Grams are normalized here, except where the randomized estimator gets Grams whose
-    diagonal is exactly one (Gaussian and label Grams): it divides their trace N out itself,
-    so the normalized copy (an N x N allocation and pass, about a fifth of its time at
-    N = 4000) is not made. ``method="auto"`` is exact up to ``AUTO_EXACT_MAX_N`` and for the
-    order the randomized estimator does not support (``alpha = inf``); ``method="approx"``
-    rejects that order.
+    The exact path normalizes them; the randomized estimator applies the normalization inside
+    its products and never forms the normalized N x N copy (an allocation and a pass, about a
+    fifth of its time at N = 4000). ``method="auto"`` is exact up to ``AUTO_EXACT_MAX_N`` and
+    for the order the randomized estimator does not support (``alpha = inf``);
+    ``method="approx"`` rejects that order.
     """
     n = a.shape[-1]
     if method == "exact" or alpha == 2.0:
@@ -204,10 +203,8 @@ def _entropy_dispatch(
             stacklevel=3,
         )
     approx.check_approx_alpha(alpha, who)
-    if not bool((torch.diagonal(a, dim1=-2, dim2=-1) == 1.0).all()):
-        a = _normalize(a)
     flat = a.reshape(-1, n, n)
-    values = [approx.approx_renyi_entropy(m, alpha) for m in flat]
+    values = [approx._normalized_gram_entropy(m, alpha) for m in flat]
     return torch.stack(values).reshape(a.shape[:-2])
 
 
