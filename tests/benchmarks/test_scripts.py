@@ -38,8 +38,8 @@ def test_gpu_script_runs_on_cpu_small(capsys):
     assert len(rows) == 2
     rel_err = [float(row[header.index("rel err %")]) for row in rows]
     assert all(0.0 <= e < 1.0 for e in rel_err)  # percent
-    products = [float(row[header.index("approx / its products")]) for row in rows]
-    assert all(p > 0.0 for p in products)
+    for column in ("approx / its products", "estimator / its products"):
+        assert all(float(row[header.index(column)]) > 0.0 for row in rows)
 
 
 def test_bench_step_runs_and_the_authors_agree_in_float64(capsys):
@@ -89,10 +89,12 @@ def test_tracking_variants_measure_what_they_claim():
     assert every.step == 21
     assert every.measured == 3  # steps 0, 10, 20
     assert len(every.plane.history) == 3 * len(every.plane.measured_names)
+    assert every.in_tracker > 0.0
     probe = bench_tracking_overhead.Variant("probe 1000", data, probe_size=200)
-    assert probe.epoch() > 0.0 and probe.measured == 1
+    seconds, in_tracker = probe.epoch()
+    assert 0.0 < in_tracker < seconds and probe.measured == 1
     plain = bench_tracking_overhead.Variant("plain", data, probe_size=200)
-    assert plain.plane is None and plain.epoch() > 0.0
+    assert plain.plane is None and plain.epoch()[1] == 0.0 and plain.epoch()[0] > 0.0
 
 
 def test_tracking_script_runs_on_a_small_dataset(capsys):
@@ -102,3 +104,4 @@ def test_tracking_script_runs_on_a_small_dataset(capsys):
     assert _value(out, "| plain ") > 0.0
     for name in ("every 10th", "probe 1000"):
         assert f"| {name} |" in out
+    assert "| tracker s/epoch | tracker % |" in out
