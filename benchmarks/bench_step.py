@@ -297,9 +297,10 @@ def controls_rows(name: str, model: Any, x: Any, y: Any, sigma_x: float, args: A
     run = {"measure": without, "measure + controls": with_controls}
     inputs = bare_inputs(x, y, captured(plane, x))
     layers = inputs["blocks"].shape[0]
-    # the controls' own eigenvalue problems: S(X o T) with X permuted, S(X) S(T) S(X o T) at
-    # the held widths (3L + 1 matrices), and the class blocks of both (2L)
-    extra = inputs["batch"][torch.arange(3 * layers + 1) % inputs["batch"].shape[0]].contiguous()
+    # the controls' own eigenvalue problems: S(X o T) with X permuted, S(T) and S(X o T) at the
+    # held widths (3L matrices: the input's held width is its fixed width, so S(X) is the
+    # estimate's), and the class blocks of both (2L)
+    extra = inputs["batch"][torch.arange(3 * layers) % inputs["batch"].shape[0]].contiguous()
     extra_blocks = torch.cat([inputs["blocks"], inputs["blocks"]])
     run["bare controls (their eigenvalues)"] = lambda: (
         torch.linalg.eigvalsh(extra),
