@@ -72,12 +72,14 @@ __all__ = [
 _WHO = "approx_renyi_entropy"
 _LN2 = math.log(2.0)
 
-#: Up to this N ``torch.linalg.eigvalsh`` (float64) is at least as fast as
-#: :func:`approx_renyi_entropy` with its defaults, so ``method="auto"`` stays exact there.
-#: Measured by ``python -m benchmarks.bench_scaling`` on the reference CPU (2-core AMD EPYC,
-#: torch 2.13, alpha = 1.01): equal time at N ~ 530 with 2 threads, N ~ 590-630 with 1 thread
-#: (BENCHMARKS.md, "How cost grows"); rounded to 600. For
-#: alpha < 1 the estimate takes twice the Lanczos steps, so its crossover is somewhat higher.
+#: Up to this N ``method="auto"`` uses exact eigenvalues: ``torch.linalg.eigvalsh`` (float64) is
+#: as fast as :func:`approx_renyi_entropy` with its defaults or at most about 1.5x slower.
+#: Measured by ``python -m benchmarks.bench_scaling`` on a shared 2-core CPU (torch 2.13,
+#: alpha = 1.01): equal time at N ~ 530 with 2 threads and N ~ 590-630 with 1 thread before the
+#: randomized estimate stopped forming the normalized Gram, N ~ 420 with 1 thread after
+#: (BENCHMARKS.md, "Claims"); kept at 600, so that the small saving between the two does not
+#: cost exactness. For alpha < 1 the estimate takes twice the Lanczos steps, so its crossover is
+#: somewhat higher.
 AUTO_EXACT_MAX_N: int = 600
 
 #: Rademacher probes of the stochastic Lanczos quadrature (one block product per step).
@@ -522,7 +524,8 @@ def approx_renyi_entropy(  # noqa: PLR0913 - public API: keyword-only estimator 
     instead of the ``O(N^3)`` eigendecomposition; see the module docstring for the method and
     its references. At the defaults it is faster than ``torch.linalg.eigvalsh`` above
     :data:`AUTO_EXACT_MAX_N`; on Gaussian Grams it was within 0.06% of the exact entropy and
-    2.4x / 3.4x / 5.5x faster at N = 2000 / 4000 / 8000 on one thread of a shared 2-core CPU
+    4.5x / 7.7x faster at N = 2000 / 4000 (5.5x at 8000 in an earlier run) on one thread of a
+    shared 2-core CPU
     (``python -m benchmarks.bench_scaling``, BENCHMARKS.md, "How cost grows").
 
     Args:
