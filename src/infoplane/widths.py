@@ -257,7 +257,7 @@ class _MovingAlignment(WidthRule):
 
     def update(self, sq_dists, dim, y_gram=None, *, step=None):
         step = self._iteration(step, type(self).__name__)
-        return self._advance(self._best(sq_dists, y_gram, self._num(step)), step)
+        return _advance_all([self], self._best(sq_dists, y_gram, self._num(step))[None], [step])[0]
 
     def _iteration(self, step: Any, who: str) -> int:
         """``step`` checked, or :meth:`next_step` when it is None."""
@@ -268,10 +268,6 @@ class _MovingAlignment(WidthRule):
         """The best of ``num`` candidates for one batch (see :func:`batch_widths` for many)."""
         _check_labels(type(self).__name__, sq_dists, y_gram)
         return _best_candidates([self], _pairs(sq_dists, y_gram), [num])[0]
-
-    def _advance(self, best: torch.Tensor, step: int) -> torch.Tensor:
-        """Move the average towards this iteration's best candidate; the new width."""
-        return _advance_all([self], best[None], [step])[0]
 
     def _decay(self, step: int) -> float | None:
         """Record an update at ``step``; the weight of the old average in it (None for the
@@ -293,7 +289,7 @@ class _MovingAlignment(WidthRule):
                 f"{type(self).__name__}: step {step} comes after step {self.last_step}; "
                 "the moving average takes it as the next iteration. Pass increasing steps.",
                 UserWarning,
-                stacklevel=5,
+                stacklevel=5,  # _decay, _advance_all, update or batch_widths: the caller of those
             )
         return max(step - self.last_step, 1)
 
@@ -368,10 +364,13 @@ def _best_candidates(
 def _advance_all(
     rules: Sequence[_MovingAlignment], best: torch.Tensor, steps: Sequence[int]
 ) -> torch.Tensor:
-    """``rules[m]._advance(best[m], steps[m])`` for every m, as one vector operation:
-    ``sigma_t = d sigma_{t-1} + (1 - d) sigma*_t`` (``d = beta ** elapsed``), or ``sigma*_t`` for
-    a rule's first update. The new widths ``[M]``."""
-    decays = [rule._decay(step) for rule, step in zip(rules, steps, strict=True)]
+    """Move every rule's average towards its best candidate ``best[m]`` of iteration
+    ``steps[m]``, as one vector operation: ``sigma_t = d sigma_{t-1} + (1 - d) sigma*_t``
+    (``d = beta ** elapsed``), or ``sigma*_t`` for a rule's first update. The new widths
+    ``[M]``."""
+    decays = []
+    for rule, step in zip(rules, steps, strict=True):  # a plain loop: a fixed warning depth
+        decays.append(rule._decay(step))
     sigma = best.detach().clone()
     moved = [m for m, decay in enumerate(decays) if decay is not None]
     if moved:

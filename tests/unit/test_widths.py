@@ -342,6 +342,19 @@ def test_batch_widths_moves_each_average_by_its_own_elapsed_iterations():
     assert [(r.steps, r.last_step) for r in rules] == [(1, 7), (2, 7), (2, 7)]
 
 
+def test_a_backward_step_warns_at_the_callers_line():
+    """The backward-step warning names the line that called ``update`` or ``batch_widths``."""
+    x, y = _batch(0)
+    d2, ky = infoplane.squared_distances(x), infoplane.label_gram(y)
+    rule, batched = widths.AuthorsAlignment(), widths.AuthorsAlignment()
+    rule.update(d2, 5, ky, step=30)
+    widths.batch_widths([batched], d2[None], [5], ky, step=30)
+    with pytest.warns(UserWarning, match="comes after step 30") as caught:
+        rule.update(d2, 5, ky, step=12)
+        widths.batch_widths([batched], d2[None], [5], ky, step=12)
+    assert [w.filename for w in caught] == [__file__, __file__]
+
+
 def test_batch_widths_needs_labels_for_the_alignment_rules():
     d2 = infoplane.squared_distances(_batch(0)[0])[None]
     with pytest.raises(
