@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 
 pl = pytest.importorskip("lightning.pytorch")
 
+from helpers.ddp import EndProcessGroup  # noqa: E402
 from helpers.hooks import assert_no_hooks  # noqa: E402
 from infoplane import History, InformationPlane  # noqa: E402
 from infoplane.integrations.lightning import VAL_SPLIT, InformationPlaneCallback  # noqa: E402
@@ -147,7 +148,7 @@ def test_ddp_spawn_measures_on_every_rank_and_writes_once(tmp_path: Path) -> Non
         strategy="ddp_spawn",
         deterministic=False,
         num_sanity_val_steps=0,
-        callbacks=[callback],
+        callbacks=[callback, EndProcessGroup()],
     )
     train, val = loaders()
     t.fit(example.Classifier(), train, val)
