@@ -354,3 +354,49 @@ def test_the_scaled_operator_is_the_normalized_gram(monkeypatch, n):
     plain = approx._Scaled(k)
     assert torch.equal(plain @ v, k @ v) and torch.equal(plain.dense(), k)
     assert torch.equal(plain.frobenius2(), torch.linalg.vector_norm(k).square())
+
+
+@pytest.mark.parametrize(("n", "k", "rank"), [(50, 8, 8), (400, 64, 64), (9, 9, 9), (120, 10, 3)])
+def test_lu_basis_spans_the_columns_it_was_given(n, k, rank):
+    """``_lu_basis(y)`` is ``P L`` of ``y = P L U``: it times the LU's ``U`` gives ``y`` back,
+    its entries are at most 1 with ones where the pivots went, and it spans the columns of
+    ``y`` (the same orthogonal projector as y's QR); a rank-deficient ``y`` still gives a
+    finite basis of full column rank that contains them."""
+    gen = torch.Generator().manual_seed(n + k)
+    y = torch.randn(n, rank, generator=gen, dtype=torch.float64) @ torch.randn(
+        rank, k, generator=gen, dtype=torch.float64
+    )
+    y[0] *= 1e-3  # the first pivot must come from another row
+    basis = approx._lu_basis(y)
+    upper = torch.linalg.lu_factor_ex(y)[0][:k].triu()
+    torch.testing.assert_close(basis @ upper, y, rtol=0, atol=1e-12 * float(y.abs().max()))
+    assert float(basis.abs().max()) == 1.0 and int((basis == 1.0).sum()) >= k
+    assert torch.linalg.matrix_rank(basis) == k
+    q = torch.linalg.qr(basis).Q
+    assert float((y - q @ (q.T @ y)).abs().max()) < 1e-12 * float(y.abs().max())
+    if rank == k:
+        p = torch.linalg.qr(y).Q
+        torch.testing.assert_close(q @ q.T, p @ p.T, rtol=0, atol=1e-12)
+
+
+def test_lanczos_never_leaves_the_deflated_remainder():
+    """The probes' Lanczos vectors stay orthogonal to ``Q`` (one Gram-Schmidt pass against it
+    per step, two against the basis): on a spectrum with a gap of four decades after the
+    deflated part, every quadrature node lies in the remainder's spectrum. A basis that took
+    back a part of ``Q``'s span would make nodes near the deflated eigenvalues (1e-2 and up)."""
+    lam = torch.cat([torch.logspace(0, -2, 32), torch.logspace(-6, -9, 368)])
+    lam = (lam / lam.sum()).double()
+    a = approx._Scaled(known_spectrum(lam, seed=3))
+    gen = torch.Generator().manual_seed(5)
+    q = approx._orthonormalize(
+        a @ approx._lu_basis(a @ torch.randn(400, 32, generator=gen).double())
+    )
+    z = torch.randint(0, 2, (400, 6), generator=gen).to(torch.float64) * 2 - 1
+    v = approx._project_off(q, approx._project_off(q, z))
+    v = v / torch.linalg.vector_norm(v, dim=0)
+    steps = 40
+    alphas, betas = approx._lanczos(a, q, v, a @ v, steps, torch.tensor(1e-300))
+    nodes, _ = approx._quadrature(alphas, betas, steps)
+    top = float(lam[32])  # the remainder's largest eigenvalue
+    assert float(nodes.max()) <= top * (1 + 1e-6), float(nodes.max()) / top
+    assert float(nodes.min()) >= -1e-15

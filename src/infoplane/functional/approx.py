@@ -5,9 +5,9 @@ dense eigensolver. :func:`approx_renyi_entropy` replaces it by ``O(N^2)`` matrix
 in three parts (logs base 2 in the result, natural logs inside):
 
 1. **Deflation.** A randomized range finder with subspace iteration (Halko, Martinsson & Tropp,
-   "Finding structure with randomness", SIAM Review 53(2), 2011, Alg. 4.4) finds an orthonormal
-   basis ``Q`` of the ``rank`` leading eigenvectors. The Ritz values ``theta_i`` of
-   ``B = Q^T A Q`` count exactly.
+   "Finding structure with randomness", SIAM Review 53(2), 2011, Alg. 4.4, with an LU in place
+   of the QR between power steps) finds an orthonormal basis ``Q`` of the ``rank`` leading
+   eigenvectors. The Ritz values ``theta_i`` of ``B = Q^T A Q`` count exactly.
 2. **Remainder.** ``A' = (I - QQ^T) A (I - QQ^T)`` is flat and is handled by stochastic Lanczos
    quadrature (Ubaru, Chen & Saad, SIAM J. Matrix Anal. Appl. 38(4), 2017) with Rademacher
    probes projected off ``Q``. All probes run at once, so every Lanczos step is one product
@@ -51,6 +51,7 @@ import math
 import warnings
 from typing import Any
 
+import numpy as np
 import torch
 
 from infoplane.errors import InvalidInputError, InvalidParameterError, InvalidTypeError
@@ -186,6 +187,27 @@ def _orthonormalize(y: torch.Tensor) -> torch.Tensor:
     return torch.linalg.qr(y).Q.contiguous()
 
 
+def _lu_basis(y: torch.Tensor) -> torch.Tensor:
+    """A well-conditioned basis ``P L`` of the column span of ``y`` ``[N, k]`` (``N >= k``),
+    from its partially pivoted LU ``y = P L U`` (``L`` unit lower trapezoidal, entries at most
+    1 in size), for the steps of the subspace iteration before the last.
+
+    Those steps need a basis that keeps the weak directions from drowning in round-off, not an
+    orthonormal one; the LU takes half the arithmetic of a Householder QR and forms no ``Q``
+    (the normalizer of Li, Linderman, Szlam, Stanton, Kluger & Tygert, "Algorithm 971", ACM
+    Trans. Math. Softw. 43(3), 2017). Measured on one thread at N = 2000, k = 64: 1.2 ms
+    against 3.3 ms for the QR.
+    """
+    lu, pivots, _ = torch.linalg.lu_factor_ex(y)  # a zero pivot leaves a valid unit L
+    low = lu.tril(-1)
+    low.diagonal().fill_(1.0)
+    # LAPACK's pivots are 1-based row swaps applied in order: y[order] = L U.
+    order = np.arange(y.shape[0])
+    for i, j in enumerate(pivots.cpu().numpy() - 1):
+        order[i], order[j] = order[j], order[i]
+    return torch.empty_like(low).index_copy_(0, torch.from_numpy(order).to(y.device), low)
+
+
 def _project_off(q: torch.Tensor | None, v: torch.Tensor) -> torch.Tensor:
     if q is None:
         return v
@@ -287,8 +309,11 @@ def _lanczos(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Lanczos coefficients ``(alphas, betas)`` ``[steps, m]`` of ``A'`` for all probes at once.
 
-    Full reorthogonalization: two passes of classical Gram-Schmidt against the stored basis and
-    against ``Q``. A probe whose Krylov space is exhausted (``beta <= tol``) stops (beta = 0).
+    Full reorthogonalization: two passes of classical Gram-Schmidt against the stored basis,
+    then one against ``Q``. A probe whose Krylov space is exhausted (``beta <= tol``) stops
+    (beta = 0). One pass suffices for ``Q``: ``A v`` of a ``v`` orthogonal to ``Q`` has only
+    the coupling ``C^T v`` in its span, nothing that cancels (the second pass guards against
+    removing a component much larger than what remains, as ``alpha_j v_j`` is from the basis).
     """
     n, m = v.shape
     # Probe-major: basis[p, k] is the k-th Lanczos vector of probe p, so that the coefficients
@@ -310,7 +335,7 @@ def _lanczos(
         for _ in range(2):
             coef = torch.bmm(done, w[:, :, None])  # [m, j + 1, 1]
             w = w - torch.bmm(done.transpose(1, 2), coef)[:, :, 0]
-            w = _project_off(q, w.T).T
+        w = _project_off(q, w.T).T
         beta = torch.linalg.vector_norm(w, dim=1)
         alive = beta > tol
         betas[j] = torch.where(alive, beta, torch.zeros_like(beta))
@@ -338,10 +363,12 @@ def _sketch(
     # 1. Range finder with subspace iteration (Halko et al. 2011, Alg. 4.4).
     q = None
     if rank > 0:
-        omega = torch.randn(n, rank, generator=generator, device=dev, dtype=dt)
-        y = a @ omega
+        # Drawn in float32 (torch's vectorized sampler: 1.0 against 2.9 ms at N = 2000, k = 64,
+        # one thread): the range finder needs random directions, not float64 Gaussians.
+        omega = torch.randn(n, rank, generator=generator, device=dev, dtype=torch.float32)
+        y = a @ omega.to(dt)
         for _ in range(power_iters):
-            y = a @ _orthonormalize(y)
+            y = a @ _lu_basis(y)
         q = _orthonormalize(y)
 
     # Rademacher probes, projected off the deflated subspace (twice: one pass loses digits).
