@@ -77,7 +77,7 @@ _LN2 = math.log(2.0)
 #: as fast as :func:`approx_renyi_entropy` with its defaults or at most about 1.5x slower.
 #: Measured by ``python -m benchmarks.bench_scaling`` on a shared 2-core CPU (torch 2.13,
 #: alpha = 1.01): equal time at N ~ 530 with 2 threads and N ~ 590-630 with 1 thread before the
-#: randomized estimate stopped forming the normalized Gram, N ~ 420 with 1 thread after
+#: randomized estimate stopped forming the normalized Gram, N ~ 420-470 with 1 thread after
 #: (BENCHMARKS.md, "Claims"); kept at 600, so that the small saving between the two does not
 #: cost exactness. For alpha < 1 the estimate takes twice the Lanczos steps, so its crossover is
 #: somewhat higher.
@@ -551,9 +551,9 @@ def approx_renyi_entropy(  # noqa: PLR0913 - public API: keyword-only estimator 
     instead of the ``O(N^3)`` eigendecomposition; see the module docstring for the method and
     its references. At the defaults it is faster than ``torch.linalg.eigvalsh`` above
     :data:`AUTO_EXACT_MAX_N`; on Gaussian Grams it was within 0.06% of the exact entropy and
-    4.5x / 7.7x faster at N = 2000 / 4000 (5.5x at 8000 in an earlier run) on one thread of a
-    shared 2-core CPU
-    (``python -m benchmarks.bench_scaling``, BENCHMARKS.md, "How cost grows").
+    4.5-5.4x / 7.7-8.9x faster at N = 2000 / 4000 (5.5x at 8000 in an earlier run) on one
+    thread of a shared 2-core CPU (``python -m benchmarks.bench_scaling``, BENCHMARKS.md, "How
+    cost grows").
 
     Args:
         a: ``[N, N]`` symmetric PSD Gram normalized to trace one (symmetry is assumed, not
