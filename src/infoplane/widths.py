@@ -425,8 +425,8 @@ def batch_widths(
         )
         best = _best_candidates(which, _pairs(chosen, y_gram), nums)
         widths = _advance_all(which, best, steps) if update else best
-        for j, m in enumerate(searched):
-            out[m] = widths[j]
+        for m, width in zip(searched, widths.unbind(), strict=True):
+            out[m] = width
     for m, rule in enumerate(rules):
         if out[m] is None:
             out[m] = (
@@ -434,7 +434,14 @@ def batch_widths(
                 if update
                 else rule.lookup(sq_dists[m], dims[m], y_gram)
             )
-    return torch.stack([w.to(torch.float64).reshape(()) for w in out])
+    return torch.stack([_scalar64(w) for w in out])
+
+
+def _scalar64(width: torch.Tensor) -> torch.Tensor:
+    """A rule's width as a 0-d float64 tensor (the searched ones are already)."""
+    if width.dtype == torch.float64 and width.dim() == 0:
+        return width
+    return width.to(torch.float64).reshape(())
 
 
 class LabelAlignment(_MovingAlignment):

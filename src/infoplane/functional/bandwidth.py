@@ -308,18 +308,28 @@ def _evaluate(
     m, p = sq.shape
     chunk = min(_chunk(pairs, m), sigmas.shape[1])
     work = _scratch(2 * m * chunk * p, sq)  # k and k^2 of every chunk, in one buffer
-    out = []
-    for s in sigmas.split(chunk, dim=1):
-        size = m * s.shape[1] * p
-        k = work[:size].view(m, s.shape[1], p)
-        kk = work[size : 2 * size].view(m, s.shape[1], p)
-        torch.mul(sq[:, None, :], (-0.5 / (s * s))[:, :, None], out=k).exp_()
+    exponent = (-0.5 / (sigmas * sigmas))[:, :, None]  # [M, C, 1]: every chunk's at once
+    by_row, by_col = sq[:, None, :], sq[:, :, None]
+    sums = []  # per chunk: the sums over the pairs i < j
+    for e in exponent.split(chunk, dim=1):
+        size = m * e.shape[1] * p
+        k = work[:size].view(m, e.shape[1], p)
+        kk = work[size : 2 * size].view(m, e.shape[1], p)
+        torch.mul(by_row, e, out=k).exp_()
         torch.mul(k, k, out=kk)
-        rows_out = [pairs.y_trace + 2.0 * (k @ pairs.y), pairs.n + 2.0 * kk.sum(dim=2)]
+        parts = [k @ pairs.y, kk.sum(dim=2)]
         if slopes:
-            rows_out.append(-4.0 * torch.bmm(kk, sq[:, :, None])[:, :, 0])
-        out.append(torch.stack(rows_out))
-    return out[0] if len(out) == 1 else torch.cat(out, dim=2)
+            parts.append(torch.bmm(kk, by_col)[:, :, 0])
+        sums.append(torch.stack(parts))
+    out = sums[0] if len(sums) == 1 else torch.cat(sums, dim=2)
+    # Both Grams are symmetric with a known diagonal: <K_s, K_Y> = tr K_Y + 2 sum_{i<j},
+    # ||K_s||^2 = N + 2 sum_{i<j}; the slope of the latter is -4 sum_{i<j} k^2 d^2.
+    out[:2].mul_(2.0)
+    out[0].add_(pairs.y_trace)
+    out[1].add_(pairs.n)
+    if slopes:
+        out[2].mul_(-4.0)
+    return out
 
 
 #: Per thread, a reused CPU buffer for the search's evaluations (at most
