@@ -56,8 +56,10 @@ def test_distances_of_many_tensors_are_each_tensors_own_bit_for_bit(monkeypatch)
     bits as one call per tensor (chunked or not), and the naive float64 reference."""
     tensors = [_data((13, d), seed=d) + 3.0 for d in (1, 7, 50)]
     tensors.append(_data((13, 2, 3, 4), dtype=torch.float64, seed=9).reshape(13, -1))
+    before = [t.clone() for t in tensors]
     together = kernels._squared_distances_of(tensors)
     assert together.shape == (4, 13, 13)
+    assert all(torch.equal(t, b) for t, b in zip(tensors, before, strict=True))  # not translated
     for d2, x in zip(together, tensors, strict=True):
         assert torch.equal(d2, kernels._squared_distances(x))
         _close(d2, ref.squared_distances(x.double().numpy()))
