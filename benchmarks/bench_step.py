@@ -16,9 +16,12 @@ all variants interleaved (medians of ``--repeats`` rounds):
 * ``authors f32`` / ``authors f64``: the authors' per-step algorithm as they wrote it
   (``benchmarks/authors.py``) in their dtype and in float64, on the same captured activations.
 
-Ratios printed, each named for what it times: *end to end* = measure / (forward + bare) and
-(forward + authors) / measure; *maths only* = maths / bare and authors / maths. Agreement in bits:
-the authors' algorithm at the widths ``measure`` chose, against ``measure``'s numbers.
+The ``torch calls`` column counts what one call of each variant makes through torch's Python
+API (:func:`benchmarks.common.torch_calls`): a count that, unlike the times, a busy machine does
+not change. Ratios printed, each named for what it times: *end to end* = measure / (forward +
+bare) and (forward + authors) / measure; *maths only* = maths / bare and authors / maths.
+Agreement in bits: the authors' algorithm at the widths ``measure`` chose, against
+``measure``'s numbers.
 ``--controls null fixed`` adds the controls of the tracker where the installed version has them.
 
 Run: ``python -m benchmarks.bench_step [--models mlp cnn vgg16] [--busy-core] [--threads 1]``.
@@ -40,6 +43,7 @@ from benchmarks.common import (
     peak_extra_mib,
     session,
     table,
+    torch_calls,
 )
 from infoplane import InformationPlane, capture
 from infoplane.experiments.models import build_model
@@ -47,7 +51,7 @@ from infoplane.experiments.models import build_model
 MODELS = ("mlp", "cnn", "vgg16")
 NUM_CLASSES = 10
 SQRT2 = math.sqrt(2.0)
-COLUMNS = ("model", "variant", "median ms", "peak extra MiB (first call)")
+COLUMNS = ("model", "variant", "median ms", "peak extra MiB (first call)", "torch calls")
 
 
 def make_case(name: str, n: int, seed: int) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
@@ -258,7 +262,9 @@ def variants_of(
     return run, memory
 
 
-def report_case(name: str, times: dict[str, float], memory: dict[str, float]) -> list[dict]:
+def report_case(
+    name: str, times: dict[str, float], memory: dict[str, float], calls: dict[str, int]
+) -> list[dict]:
     """Rows of the per-variant table and the named ratios."""
     rows = [
         {
@@ -266,6 +272,7 @@ def report_case(name: str, times: dict[str, float], memory: dict[str, float]) ->
             "variant": v,
             "median ms": 1e3 * t,
             "peak extra MiB (first call)": memory[v],
+            "torch calls": calls.get(v, ""),
         }
         for v, t in times.items()
     ]
@@ -342,7 +349,9 @@ def run_case(name: str, args: Any) -> list[dict]:
     run, memory = variants_of(stepper, sigma_x, args)
     with torch.no_grad():
         times = medians(interleaved(run, args.repeats, warmup=0))
-    rows = report_case(name, times, memory)
+        # counted after the timing, once each; the authors' steps take seconds (VGG-16: 30 s)
+        calls = {v: torch_calls(fn) for v, fn in run.items() if not v.startswith("authors")}
+    rows = report_case(name, times, memory, calls)
     if args.controls:
         rows += controls_rows(name, model, x, y, sigma_x, args)
     return rows

@@ -205,6 +205,34 @@ def peak_mib(fn: Callable[[], Any], device: torch.device) -> tuple[Any, float]:
     return out, (torch.cuda.max_memory_allocated(device) - before) / 2**20
 
 
+# ----------------------------------------------------------------------------- call counts
+class _TorchCalls(torch.overrides.TorchFunctionMode):
+    """Counts what reaches torch's Python API while active (nested calls inside a torch
+    function run with the mode off and are not counted)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.calls += 1
+        return func(*args, **(kwargs or {}))
+
+
+def torch_calls(fn: Callable[[], Any]) -> int:
+    """The torch calls one ``fn()`` makes from Python: functions, tensor methods, operators,
+    indexing and attributes such as ``.shape``.
+
+    Unlike a time it does not depend on the machine or its load: at N = 100 a step's cost
+    above its floor is mostly the fixed cost of many such calls (several microseconds each), so
+    the count tells whether a change removed some without the noise of a shared machine.
+    """
+    counter = _TorchCalls()
+    with counter:
+        fn()
+    return counter.calls
+
+
 # ----------------------------------------------------------------------------- output
 def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     """A markdown table of ``rows`` (floats with 4 significant digits)."""

@@ -79,3 +79,13 @@ def test_header_names_threads_load_torch_cpu_and_python():
 def test_table_is_markdown_with_missing_cells_empty():
     text = common.table([{"a": 1.23456, "b": "x"}, {"a": math.nan}], ["a", "b"])
     assert text.splitlines() == ["| a | b |", "|---|---|", "| 1.235 | x |", "| - |  |"]
+
+
+def test_torch_calls_counts_what_reaches_torch_from_python_once():
+    """Functions, methods and attributes count once each; what a torch function calls inside
+    (``softmax`` calls the tensor method) does not; plain Python counts nothing."""
+    t = torch.ones(3)
+    assert common.torch_calls(lambda: torch.ones(3).add(1).sum()) == 3
+    assert common.torch_calls(lambda: torch.nn.functional.softmax(t, 0)) == 1
+    assert common.torch_calls(lambda: t.shape) == 1
+    assert common.torch_calls(lambda: sum(range(10))) == 0

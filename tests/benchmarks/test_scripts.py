@@ -57,6 +57,14 @@ def test_bench_step_runs_and_the_authors_agree_in_float64(capsys):
         assert _value(out, label) > 0.0
     # a difference of two timings: printed, of either sign in a one-round run of N = 30
     assert math.isfinite(_value(out, "controls' cost / their bare eigenvalues"))
+    header = next(ln for ln in out.splitlines() if ln.startswith("| model |"))
+    at = [c.strip() for c in header.split("|")].index("torch calls")
+    calls: dict[str, str] = {}  # the first table's rows (the controls' rows have no counts)
+    for row in (ln.split("|") for ln in out.splitlines()):
+        if len(row) > at and row[1].strip() == "mlp":
+            calls.setdefault(row[2].strip(), row[at].strip())
+    assert 0 < int(calls["maths"]) < int(calls["measure"])  # measure also runs the forward
+    assert int(calls["bare"]) > 0 and calls["authors f32"] == ""  # not counted: seconds each
 
 
 def test_bare_inputs_have_the_sizes_of_the_step():
