@@ -86,6 +86,9 @@ def _translated_product(
         return gram
     gram = torch.empty((n, n), dtype=dtype, device=x2d.device) if out is None else out
     buffer = torch.empty((n, min(chunk, d)), dtype=dtype, device=x2d.device)
+    if chunk >= d:  # the usual case at N = 100: one chunk, no slices of x2d, origin or buffer
+        torch.mm(buffer.copy_(x2d).sub_(origin), buffer.T, out=gram)
+        return gram
     for start in range(0, d, chunk):
         part = x2d[:, start : start + chunk]
         block = buffer[:, : part.shape[1]]
