@@ -169,6 +169,40 @@ def test_kernel_alignment_chunks_over_candidates(monkeypatch):
     assert torch.equal(bandwidth.kernel_alignment(x, ky, sigmas), whole)
 
 
+def test_kernel_alignment_is_differentiable_in_the_samples_and_the_widths():
+    """Samples or widths that require grad: the same values, and gradients that agree with
+    finite differences (``torch.autograd.gradcheck``, float64)."""
+    x = _data((9, 3), seed=21)
+    ky = infoplane.label_gram(_labels(9, 3, seed=21))
+    sigmas = torch.tensor([0.4, 1.1, 3.0], dtype=torch.float64)
+    plain = bandwidth.kernel_alignment(x, ky, sigmas)
+    xg, sg = x.clone().requires_grad_(), sigmas.clone().requires_grad_()
+    tracked = bandwidth.kernel_alignment(xg, ky, sg)
+    assert tracked.requires_grad
+    torch.testing.assert_close(tracked.detach(), plain, rtol=1e-14, atol=0)
+    assert torch.autograd.gradcheck(lambda a: bandwidth.kernel_alignment(a, ky, sigmas), (xg,))
+    assert torch.autograd.gradcheck(lambda s: bandwidth.kernel_alignment(x, ky, s), (sg,))
+
+
+def test_width_searches_take_inputs_that_require_grad():
+    """The searches pick a grid point, a discrete choice: inputs that require grad (activations
+    taken outside ``no_grad``) give the same width as detached ones instead of failing."""
+    y = _labels(24, 3, seed=22)
+    x = _data((24, 5), seed=22) + 2.0 * torch.nn.functional.one_hot(y, 5).double()
+    ky = infoplane.label_gram(y)
+    xg = x.clone().requires_grad_()
+    assert torch.equal(bandwidth.alignment_sigma(xg, ky).detach(), bandwidth.alignment_sigma(x, ky))
+    d2 = infoplane.squared_distances(x)
+    d2g = d2.clone().requires_grad_()
+    grid = bandwidth.candidate_grid(d2, 40)
+    assert torch.equal(bandwidth.best_width(d2g, ky, grid), bandwidth.best_width(d2, ky, grid))
+    kyg = ky.clone().requires_grad_()  # a differentiable target Gram
+    assert torch.equal(bandwidth.best_width(d2, kyg, grid), bandwidth.best_width(d2, ky, grid))
+    rules = [infoplane.widths.LabelAlignment(), infoplane.widths.LabelAlignment()]
+    widths = [rule.update(d, 5, ky, step=0) for rule, d in zip(rules, (d2g, d2), strict=True)]
+    assert torch.equal(widths[0], widths[1]) and not widths[0].requires_grad
+
+
 @pytest.mark.parametrize(("num", "low", "high"), [(1, 0.3, 10.0), (7, 0.3, 10.0), (50, 1.0, 2.0)])
 def test_candidate_grid_convention(num, low, high):
     x = _data((12, 5), seed=10)

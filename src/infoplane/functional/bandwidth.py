@@ -307,16 +307,22 @@ def _evaluate(
     sq = pairs.sq if rows is None else pairs.sq.index_select(0, rows)  # [M, P]
     m, p = sq.shape
     chunk = min(_chunk(pairs, m), sigmas.shape[1])
-    work = _scratch(2 * m * chunk * p, sq)  # k and k^2 of every chunk, in one buffer
     exponent = (-0.5 / (sigmas * sigmas))[:, :, None]  # [M, C, 1]: every chunk's at once
     by_row, by_col = sq[:, None, :], sq[:, :, None]
+    # with autograd (kernel_alignment of a tensor that requires grad): no shared buffer
+    grad = torch.is_grad_enabled() and (exponent.requires_grad or sq.requires_grad)
+    work = None if grad else _scratch(2 * m * chunk * p, sq)
     sums = []  # per chunk: the sums over the pairs i < j
     for e in exponent.split(chunk, dim=1):
-        size = m * e.shape[1] * p
-        k = work[:size].view(m, e.shape[1], p)
-        kk = work[size : 2 * size].view(m, e.shape[1], p)
-        torch.mul(by_row, e, out=k).exp_()
-        torch.mul(k, k, out=kk)
+        if work is None:
+            k = torch.exp(by_row * e)
+            kk = k * k
+        else:  # k and k^2 of the chunk written into the scratch buffer
+            size = m * e.shape[1] * p
+            k = work[:size].view(m, e.shape[1], p)
+            kk = work[size : 2 * size].view(m, e.shape[1], p)
+            torch.mul(by_row, e, out=k).exp_()
+            torch.mul(k, k, out=kk)
         parts = [k @ pairs.y, kk.sum(dim=2)]
         if slopes:
             parts.append(torch.bmm(kk, by_col)[:, :, 0])
@@ -408,11 +414,21 @@ def _search_many(
     every candidate is evaluated in one batched pass, which needs no host synchronisation (the
     same definition, so the same index).
     """
+    pairs, grids = _without_grad(pairs, grids)
     if pairs.sq.device.type != "cpu" or grids.shape[1] < _BOUNDED_MIN_CANDIDATES:
         return _full_indices(pairs, grids)
     if (pairs.y.detach().numpy() < 0).any():  # the bounds need a label Gram without negatives
         return _full_indices(pairs, grids)
     return torch.from_numpy(_bounded_indices(pairs, grids, hints))
+
+
+def _without_grad(pairs: _Pairs, grids: torch.Tensor) -> tuple[_Pairs, torch.Tensor]:
+    """The search's inputs without their gradient: an index is a discrete choice (inputs that
+    require grad, such as activations taken outside ``no_grad``, are searched as values).
+    Under ``no_grad`` (the tracker) they are returned as they are, without a tensor call."""
+    if not torch.is_grad_enabled() or not any(t.requires_grad for t in (pairs.sq, pairs.y, grids)):
+        return pairs, grids
+    return _Pairs(pairs.n, *(t.detach() for t in pairs[1:])), grids.detach()
 
 
 def _first_round(num: int, hints: Sequence[int | None] | None, m: int) -> np.ndarray:
