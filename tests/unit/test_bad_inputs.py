@@ -192,6 +192,8 @@ CASES = [
     # several Grams: how many, of which N, on which device, which method
     case("no-gram", infoplane.joint_entropy, exc=I, frag="at least one"),
     case("no-gram", infoplane.total_correlation, exc=I, frag="at least one"),
+    case("one-list", infoplane.joint_entropy, [G, KY], exc=I, frag="(*grams)"),
+    case("one-tuple", infoplane.total_correlation, (G, KY), exc=I, frag="separate arguments"),
     *[case("sizes", fn, G, G4, exc=I, frag="same N") for fn in MULTI],
     *[case("device", fn, G, META, exc=D, frag="got meta") for fn in MULTI],
     *[case("method", fn, G, G, method="fast", exc=P, frag="method") for fn in MULTI],

@@ -20,6 +20,7 @@ import math
 import warnings
 from typing import Any
 
+import numpy as np
 import torch
 
 from infoplane.errors import InvalidInputError, InvalidParameterError
@@ -212,6 +213,13 @@ def _prepare(grams: tuple[Any, ...], who: str) -> tuple[list[torch.Tensor], floa
     """Validated float64 Grams and the machine epsilon of the coarsest one (for the PSD check)."""
     if len(grams) == 0:
         raise InvalidInputError(f"{who}: expected at least one Gram matrix, got none.")
+    one = grams[0]
+    if len(grams) == 1 and isinstance(one, (list, tuple)) and one:
+        if all(isinstance(g, (torch.Tensor, np.ndarray)) for g in one):
+            raise InvalidInputError(
+                f"{who}: expected the Grams as separate arguments, {who}(k1, k2, ...), got one "
+                f"{type(one).__name__} of {len(one)}. Unpack it: {who}(*grams)."
+            )
     names = [f"gram {i + 1}" for i in range(len(grams))] if len(grams) > 1 else ["gram"]
     # Devices first: the value checks below would fail on a tensor that holds no data ('meta').
     tensors = [as_tensor(g, name, who) for g, name in zip(grams, names, strict=True)]
