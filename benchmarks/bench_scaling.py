@@ -16,7 +16,9 @@ made beforehand, and one ``eigvalsh`` of an ``[N, N]`` float64 matrix):
   class-structured samples (``gaussian_gram``, as users of the library build theirs), with the
   relative error, and the randomized estimate against its own block products: through the
   public function (``approx / its products``, the Gram's validation included) and the
-  estimator alone (``estimator / its products``: ``approx_renyi_entropy`` on the same Gram)
+  estimator alone (``estimator / its products``: ``approx_renyi_entropy`` on the same Gram),
+  and what the public function adds, the Gram's validation alone (``validation / its
+  products``: finiteness, the positive diagonal, exact symmetry)
   (``benchmarks/gpu.py`` runs the same on a GPU up to 16000).
 
 Run: ``python -m benchmarks.bench_scaling [--busy-core] [--threads 1]``.
@@ -44,13 +46,14 @@ from benchmarks.common import (
 )
 from infoplane import gaussian_gram, renyi_entropy, squared_distances
 from infoplane.functional import approx
+from infoplane.functional._validation import check_gram
 
 N_SIZES = (50, 100, 200, 400, 800, 1600)
 D_SIZES = (1_000, 10_000, 100_000, 1_000_000)
 LARGE_N = (2000, 4000, 8000, 16000)  # exact vs randomized
 LARGE_COLUMNS = (
     "N", "exact s", "approx s", "speed-up", "approx / its products", "estimator / its products",
-    "rel err %", "peak MiB exact", "peak MiB approx",
+    "validation / its products", "rel err %", "peak MiB exact", "peak MiB approx",
 )  # fmt: skip
 
 
@@ -173,6 +176,7 @@ def large_n_section(sizes: tuple[int, ...], device: torch.device, repeats: int) 
             "approx": lambda g=gram: renyi_entropy(g, 1.01, method="approx"),
             "approx products": approx_products(gram),
             "estimator": lambda g=gram: approx.approx_renyi_entropy(g, 1.01),
+            "validation": lambda g=gram: check_gram(g, "bench_scaling"),
         }
         t = medians(interleaved(run, repeats, warmup=0, device=device))
         rows.append(
@@ -183,6 +187,7 @@ def large_n_section(sizes: tuple[int, ...], device: torch.device, repeats: int) 
                 "speed-up": t["exact"] / t["approx"],
                 "approx / its products": t["approx"] / t["approx products"],
                 "estimator / its products": t["estimator"] / t["approx products"],
+                "validation / its products": t["validation"] / t["approx products"],
                 "rel err %": 100 * abs(float(estimate) - float(exact)) / abs(float(exact)),
                 "peak MiB exact": mem_exact,
                 "peak MiB approx": mem_approx,

@@ -40,6 +40,8 @@ def test_gpu_script_runs_on_cpu_small(capsys):
     assert all(0.0 <= e < 1.0 for e in rel_err)  # percent
     for column in ("approx / its products", "estimator / its products"):
         assert all(float(row[header.index(column)]) > 0.0 for row in rows)
+    validation = [float(row[header.index("validation / its products")]) for row in rows]
+    assert all(v > 0.0 for v in validation)
 
 
 def test_bench_step_runs_and_the_authors_agree_in_float64(capsys):
