@@ -434,14 +434,7 @@ def batch_widths(
                 if update
                 else rule.lookup(sq_dists[m], dims[m], y_gram)
             )
-    return torch.stack([_scalar64(w) for w in out])
-
-
-def _scalar64(width: torch.Tensor) -> torch.Tensor:
-    """A rule's width as a 0-d float64 tensor (the searched ones are already)."""
-    if width.dtype == torch.float64 and width.dim() == 0:
-        return width
-    return width.to(torch.float64).reshape(())
+    return torch.stack([w.to(torch.float64).reshape(()) for w in out])
 
 
 class LabelAlignment(_MovingAlignment):

@@ -46,7 +46,7 @@ from infoplane.functional._validation import (
     check_positive_scalar,
     check_same_device,
 )
-from infoplane.functional.kernels import _flatten_samples, _squared_distances
+from infoplane.functional.kernels import _flatten_samples, _squared_distances, _tracks_grad
 
 #: Elements of the [candidates, pairs] matrix evaluated at once by the alignment search.
 _ALIGN_CHUNK_ELEMENTS = 1 << 22
@@ -78,7 +78,7 @@ def _upper_pairs(m: torch.Tensor) -> torch.Tensor:
         return m[..., iu[0], iu[1]]
     # numpy's gather of the same entries: a quarter of the time of advanced indexing here
     flat = (iu[0] * n + iu[1]).numpy()
-    rows = m.detach().contiguous().numpy().reshape(-1, n * n)
+    rows = m.contiguous().numpy().reshape(-1, n * n)
     return torch.from_numpy(np.take(rows, flat, axis=1).reshape(*m.shape[:-2], flat.size))
 
 
@@ -310,8 +310,7 @@ def _evaluate(
     exponent = (-0.5 / (sigmas * sigmas))[:, :, None]  # [M, C, 1]: every chunk's at once
     by_row, by_col = sq[:, None, :], sq[:, :, None]
     # with autograd (kernel_alignment of a tensor that requires grad): no shared buffer
-    grad = torch.is_grad_enabled() and (exponent.requires_grad or sq.requires_grad)
-    work = None if grad else _scratch(2 * m * chunk * p, sq)
+    work = None if _tracks_grad(exponent) or _tracks_grad(sq) else _scratch(2 * m * chunk * p, sq)
     sums = []  # per chunk: the sums over the pairs i < j
     for e in exponent.split(chunk, dim=1):
         if work is None:
@@ -417,16 +416,16 @@ def _search_many(
     pairs, grids = _without_grad(pairs, grids)
     if pairs.sq.device.type != "cpu" or grids.shape[1] < _BOUNDED_MIN_CANDIDATES:
         return _full_indices(pairs, grids)
-    if (pairs.y.detach().numpy() < 0).any():  # the bounds need a label Gram without negatives
+    if (pairs.y.numpy() < 0).any():  # the bounds need a label Gram without negatives
         return _full_indices(pairs, grids)
     return torch.from_numpy(_bounded_indices(pairs, grids, hints))
 
 
 def _without_grad(pairs: _Pairs, grids: torch.Tensor) -> tuple[_Pairs, torch.Tensor]:
-    """The search's inputs without their gradient: an index is a discrete choice (inputs that
-    require grad, such as activations taken outside ``no_grad``, are searched as values).
-    Under ``no_grad`` (the tracker) they are returned as they are, without a tensor call."""
-    if not torch.is_grad_enabled() or not any(t.requires_grad for t in (pairs.sq, pairs.y, grids)):
+    """The search's inputs without their gradient, the one place the search detaches: an index
+    is a discrete choice (inputs that require grad, such as activations taken outside
+    ``no_grad``, are searched as values), and the bounded search reads them with numpy."""
+    if not any(t.requires_grad for t in (pairs.sq, pairs.y, grids)):
         return pairs, grids
     return _Pairs(pairs.n, *(t.detach() for t in pairs[1:])), grids.detach()
 
@@ -471,7 +470,7 @@ def _bounded_indices(
     m, num = grids.shape
     margin = _margin(pairs)
     result = np.zeros(m, dtype=np.int64)  # identical samples: every width gives all ones
-    live = pairs.sq.detach().numpy().any(axis=1)
+    live = pairs.sq.numpy().any(axis=1)
     grid_values = grids.numpy()
     u = 0.5 / (grid_values * grid_values)
     values = np.zeros((3, m, num))

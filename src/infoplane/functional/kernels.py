@@ -53,7 +53,7 @@ def _flatten_samples(x: Any, who: str, name: str = "x") -> torch.Tensor:
 
 
 def _tracks_grad(x: torch.Tensor) -> bool:
-    return x.requires_grad and torch.is_grad_enabled()
+    return torch.is_grad_enabled() and x.requires_grad  # under no_grad: no tensor call
 
 
 def _chunk_columns(x2d: torch.Tensor) -> int:
