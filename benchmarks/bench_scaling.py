@@ -12,6 +12,11 @@ made beforehand, and one ``eigvalsh`` of an ``[N, N]`` float64 matrix):
   stays O(N D + N^2) with bounded chunks; the fitted exponent of time ~ D^p; and
   ``gaussian_gram`` alone against one float64 product ``f @ f.T`` (``gram / product``: the
   upcast, translation and distances beside the product they need);
+* the Gram at large N (``--gram-n``, default 2000 and 4000, at D = 100 and 1000):
+  ``gaussian_gram`` alone against one float64 product ``f @ f.T`` and against that product
+  plus one ``exp`` of an ``[N, N]`` matrix (``product + exp``: at small D the N^2 element-wise
+  work is as large as the product), at an informative width and at a width 50 times smaller,
+  where most kernel values fall below float64's normal range (``tiny width``);
 * large N (``--large``, default 2000 - 8000): exact against randomized entropy of one Gram of
   class-structured samples (``gaussian_gram``, as users of the library build theirs), with the
   relative error, and the randomized estimate against its own block products: through the
@@ -131,6 +136,37 @@ def against_d(sizes: tuple[int, ...], n: int, repeats: int) -> list[dict[str, An
     return rows
 
 
+def gram_section(sizes: tuple[int, ...], dims: tuple[int, ...], repeats: int) -> list[dict]:
+    """``gaussian_gram`` of ``[N, D]`` float32 batches against its product, and against the
+    product plus one exp pass, at an informative width and a tiny one."""
+    rows = []
+    for n in sizes:
+        for d in dims:
+            x = batch(n, d)
+            f = x.double()
+            sigma = (2.0 * d) ** 0.5
+            exponents = torch.full((n, n), -1.0, dtype=torch.float64)
+
+            def product_and_exp(f=f, e=exponents) -> Any:
+                torch.mm(f, f.T)
+                return torch.exp(e)
+
+            run = {
+                "gram": lambda x=x, s=sigma: gaussian_gram(x, s),
+                "tiny width": lambda x=x, s=sigma / 50: gaussian_gram(x, s),
+                "product": lambda f=f: torch.mm(f, f.T),
+                "product + exp": product_and_exp,
+            }
+            t = medians(interleaved(run, repeats))
+            row: dict[str, Any] = {"N": n, "D": d} | {f"{k} ms": 1e3 * v for k, v in t.items()}
+            for k in ("gram", "tiny width"):
+                row[f"{k} / product"] = t[k] / t["product"]
+                row[f"{k} / (product + exp)"] = t[k] / t["product + exp"]
+            rows.append(row)
+            del x, f, exponents, run
+    return rows
+
+
 def class_gram(n: int, device: torch.device, seed: int = 0) -> torch.Tensor:
     """A Gaussian Gram of ``n`` class-structured samples in 64 dimensions (float64)."""
     gen = torch.Generator().manual_seed(seed)
@@ -228,6 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--large", type=int, nargs="*", default=[2000, 4000, 8000], help="N: exact vs approx"
     )
+    parser.add_argument(
+        "--gram-n", type=int, nargs="*", default=[2000, 4000], help="N: the Gram at large N"
+    )
+    parser.add_argument("--gram-d", type=int, nargs="+", default=[100, 1000], help="its D")
     args = parser.parse_args(argv)
     with session(args, "bench_scaling: one Gram and its entropy against N and D"):
         by_n = against_n(tuple(args.n_sizes), args.d, args.repeats)
@@ -238,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         cols += ["gram / product", "peak extra MiB", "input MiB"]
         print(table(by_d, cols), flush=True)
         print("\n".join(summary(by_n, by_d)), flush=True)
+        if args.gram_n:
+            rows = gram_section(tuple(args.gram_n), tuple(args.gram_d), args.repeats)
+            print(table(rows, list(rows[0])), flush=True)
         if args.large:
             rows = large_n_section(tuple(args.large), torch.device("cpu"), args.repeats)
             print(table(rows, LARGE_COLUMNS), flush=True)

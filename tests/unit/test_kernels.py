@@ -4,6 +4,8 @@ Grams = Gram of the flattened tensor)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -67,6 +69,64 @@ def test_distances_of_many_tensors_are_each_tensors_own_bit_for_bit(monkeypatch)
     chunked = kernels._squared_distances_of(tensors)
     for d2, x in zip(chunked, tensors, strict=True):
         assert torch.equal(d2, kernels._squared_distances(x))
+
+
+@pytest.mark.parametrize("n", [257, 300, 600])
+def test_blocked_distances_and_gram_are_the_one_block_bits(monkeypatch, n):
+    """On CPU the product becomes distances and the Gram in square blocks (the lower block the
+    upper one's transpose): the same bits as one block of the whole matrix, exactly symmetric,
+    and the naive float64 reference. N = 257 and 300 leave a ragged last block."""
+    x = _data((n, 7), seed=n) + 2.0
+    sigma = 1.7
+    blocked_d2 = infoplane.squared_distances(x)
+    blocked_k = infoplane.gaussian_gram(x, sigma)
+    monkeypatch.setattr(kernels, "_FINISH_BLOCK", 1 << 30)
+    assert torch.equal(blocked_d2, infoplane.squared_distances(x))
+    assert torch.equal(blocked_k, infoplane.gaussian_gram(x, sigma))
+    assert torch.equal(blocked_k, blocked_k.T) and torch.equal(blocked_d2, blocked_d2.T)
+    assert bool((torch.diagonal(blocked_k) == 1).all())
+    _close(
+        blocked_d2 / blocked_d2.max(), ref.squared_distances(x.numpy()) / blocked_d2.max().item()
+    )
+    _close(blocked_k, ref.gaussian_gram(x.numpy(), sigma))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_kernel_values_below_the_normal_range_are_zero(dtype):
+    """exp of exponents below ln(tiny) + 1 is flushed to zero (CPU's exp leaves its fast path
+    there); every other value is torch.exp's, and the gradient is exp's where it is not
+    flushed."""
+    low, floor = kernels._exp_range(dtype)
+    tiny = torch.finfo(dtype).tiny
+    z = torch.tensor(
+        [0.0, -1.0, -50.0, low + 1.0, low, low - 1.0, -1e4, -float("inf")], dtype=dtype
+    )
+    out = kernels._exp_flushed(z.clone())
+    kept = z >= low + 1e-3
+    assert torch.equal(out[kept], torch.exp(z[kept]))
+    assert bool((out[~kept] == 0).all())
+    assert not bool(((out > 0) & (out < tiny)).any())  # never subnormal
+    assert floor < 2 * tiny * math.e
+    leaf = z[:6].clone().requires_grad_(True)
+    with torch.enable_grad():
+        y = kernels._exp_flushed(leaf)
+        y.sum().backward()
+    assert torch.equal(y.detach(), out[:6])
+    assert torch.equal(leaf.grad[:4], torch.exp(z[:4])) and bool((leaf.grad[4:] == 0).all())
+
+
+def test_gram_at_a_width_far_below_the_distances_is_the_identity():
+    """0-255 pixels at the authors' input width (8 in their convention): every off-diagonal
+    exponent is far below float64's range, so the Gram is exactly the identity, as the naive
+    reference rounds it, with or without autograd."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (40, 3, 8, 8), generator=g).float()
+    sigma = 8.0 / math.sqrt(2.0)
+    expected = torch.eye(40, dtype=torch.float64)
+    assert torch.equal(infoplane.gaussian_gram(x, sigma), expected)
+    np.testing.assert_array_equal(ref.gaussian_gram(x.double().numpy(), sigma), expected.numpy())
+    with torch.enable_grad():
+        assert torch.equal(infoplane.gaussian_gram(x.requires_grad_(True), sigma), expected)
 
 
 def test_squared_distances_respects_dtype_argument():

@@ -46,7 +46,13 @@ from infoplane.functional._validation import (
     check_positive_scalar,
     check_same_device,
 )
-from infoplane.functional.kernels import _flatten_samples, _squared_distances, _tracks_grad
+from infoplane.functional.kernels import (
+    _exp_flushed,
+    _exp_range,
+    _flatten_samples,
+    _squared_distances,
+    _tracks_grad,
+)
 
 #: Elements of the [candidates, pairs] matrix evaluated at once by the alignment search.
 _ALIGN_CHUNK_ELEMENTS = 1 << 22
@@ -311,17 +317,20 @@ def _evaluate(
     by_row, by_col = sq[:, None, :], sq[:, :, None]
     # with autograd (kernel_alignment of a tensor that requires grad): no shared buffer
     work = None if _tracks_grad(exponent) or _tracks_grad(sq) else _scratch(2 * m * chunk * p, sq)
+    flush = _reaches_slow_exp(sq, exponent)
     sums = []  # per chunk: the sums over the pairs i < j
     for e in exponent.split(chunk, dim=1):
         if work is None:
-            k = torch.exp(by_row * e)
+            k = _exp_flushed(by_row * e) if flush else torch.exp(by_row * e)
             kk = k * k
         else:  # k and k^2 of the chunk written into the scratch buffer
             size = m * e.shape[1] * p
-            k = work[:size].view(m, e.shape[1], p)
-            kk = work[size : 2 * size].view(m, e.shape[1], p)
-            torch.mul(by_row, e, out=k).exp_()
-            torch.mul(k, k, out=kk)
+            k = torch.mul(by_row, e, out=work[:size].view(m, e.shape[1], p))
+            if flush:
+                _exp_flushed(k)
+            else:
+                k.exp_()
+            kk = torch.mul(k, k, out=work[size : 2 * size].view(m, e.shape[1], p))
         parts = [k @ pairs.y, kk.sum(dim=2)]
         if slopes:
             parts.append(torch.bmm(kk, by_col)[:, :, 0])
@@ -335,6 +344,17 @@ def _evaluate(
     if slopes:
         out[2].mul_(-4.0)
     return out
+
+
+def _reaches_slow_exp(sq: torch.Tensor, exponent: torch.Tensor) -> bool:
+    """Whether some kernel value ``exp(e d^2)`` of these candidates falls below the range of
+    CPU's fast ``exp`` (:func:`~infoplane.functional.kernels._exp_range`); on other devices
+    True, which costs two element-wise passes and no host synchronisation. The values are the
+    same either way."""
+    if sq.device.type != "cpu":
+        return True
+    lowest = exponent.amin(dim=(1, 2)) * sq.amax(dim=1)  # per problem: smallest e, largest d^2
+    return float(lowest.min()) < _exp_range(sq.dtype)[0]
 
 
 #: Per thread, a reused CPU buffer for the search's evaluations (at most
