@@ -84,8 +84,11 @@ def test_bare_inputs_have_the_sizes_of_the_step():
 
 def test_bench_scaling_runs_and_fits_exponents(capsys):
     args = ["--n-sizes", "40", "80", "--d-sizes", "500", "1000", "--large", "300", "--repeats", "1"]
+    args += ["--gram-n", "300", "--gram-d", "20"]  # 300 > 256: the Gram finished in blocks
     assert bench_scaling.main(args) == 0
     out = capsys.readouterr().out
+    row = re.search(r"^\| 300 \| 20 \|(.*)\|$", out, flags=re.M)
+    assert row is not None and len(row.group(1).split("|")) == 8  # times and ratios
     assert re.search(r"time ~ N\^p \(40-80\): exact p = -?[0-9.]+", out)
     assert re.search(r"time ~ D\^p \(500-1000, N = 100\): exact p = -?[0-9.]+", out)
     assert "randomized faster than exact above N ~" in out
