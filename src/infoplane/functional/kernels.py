@@ -129,9 +129,10 @@ def _squared_distances(x2d: torch.Tensor, dtype: torch.dtype = DEFAULT_DTYPE) ->
     Uses ``||a||^2 + ||b||^2 - 2 a.b`` on one matrix product of the data translated by its first
     sample (distances are translation invariant; this removes most of the cancellation that a
     large common offset would cause). Never materializes an ``[N, N, D]`` tensor. Extra memory:
-    one column chunk of the translated ``dtype`` copy (16 MiB on CPU, 256 MiB on an accelerator)
-    and two ``[N, N]`` buffers. Differentiable when ``x2d`` requires grad (then without in-place
-    steps).
+    one column chunk of the translated ``dtype`` copy (16 MiB on CPU, 256 MiB on an accelerator),
+    the ``[N, N]`` result and one block of it (:data:`_FINISH_BLOCK` squared on CPU, ``[N, N]``
+    on an accelerator). Differentiable when ``x2d`` requires grad (then without in-place steps,
+    with two ``[N, N]`` temporaries).
     """
     if _tracks_grad(x2d):
         gram = _translated_product(x2d, dtype)
