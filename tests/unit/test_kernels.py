@@ -91,6 +91,16 @@ def test_blocked_distances_and_gram_are_the_one_block_bits(monkeypatch, n):
     _close(blocked_k, ref.gaussian_gram(x.numpy(), sigma))
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_kernel_values_keep_their_whole_range(dtype):
+    """Half precision exp runs in float32 on CPU: the flush is float32's, so every value that
+    float16 or bfloat16 can hold, subnormals included, is exp's."""
+    z = torch.tensor([0.0, -1.0, -10.0, -16.0, -17.5, -80.0, -1e4], dtype=dtype)
+    out = kernels._exp_flushed(z.clone())
+    assert torch.equal(out, torch.exp(z))
+    assert bool(((out > 0) & (out < torch.finfo(dtype).tiny)).any()) == (dtype == torch.float16)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_kernel_values_below_the_normal_range_are_zero(dtype):
     """exp of exponents below ln(tiny) + 1 is flushed to zero (CPU's exp leaves its fast path

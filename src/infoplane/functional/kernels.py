@@ -48,8 +48,9 @@ _FINISH_BLOCK = 256
 
 def _exp_range(dtype: torch.dtype) -> tuple[float, float]:
     """``(low, floor)`` of :func:`_exp_flushed` in ``dtype``: exponents are clamped at ``low`` =
-    ``ln(tiny) + 1`` (-707.4 in float64, -86.3 in float32) and results up to ``floor`` (just
-    above ``exp(low)``, 1.2e-307 in float64) are set to zero.
+    ``ln(tiny) + 1`` (-707.4 in float64, -86.3 in float32 and half precision, whose smallest
+    subnormal is far above ``exp(low)``) and results up to ``floor`` (just above ``exp(low)``,
+    1.2e-307 in float64) are set to zero.
 
     Below about ``ln(tiny) + 0.5``, where the result is subnormal, zero or the exponent is -inf,
     torch's CPU ``exp`` left its vectorized path: 20-300 times slower per element (torch 2.13,
@@ -58,7 +59,8 @@ def _exp_range(dtype: torch.dtype) -> tuple[float, float]:
     on 0-255 pixels). No sum, product or entropy of infoplane can see a term below ``floor``
     beside a Gram's unit diagonal.
     """
-    low = math.log(torch.finfo(dtype).tiny) + 1.0
+    # half precision is evaluated in float32 on CPU: float32's range, below float16's subnormals
+    low = math.log(torch.finfo(torch.promote_types(dtype, torch.float32)).tiny) + 1.0
     return low, math.exp(low + 2.0**-10)
 
 
