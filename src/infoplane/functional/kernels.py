@@ -283,9 +283,10 @@ def gaussian_gram(x: Any, sigma: Any, *, dtype: torch.dtype = DEFAULT_DTYPE) -> 
 
     Returns:
         ``[N, N]`` symmetric matrix with unit diagonal, on the device of ``x``. Values below
-        about ``e`` times the smallest normal number of ``dtype`` (1.2e-307 in float64) are
-        returned as 0, never as subnormal numbers: on CPU those cost torch's ``exp`` 20-300
-        times as much, and no entropy can see them beside the unit diagonal.
+        about ``e`` times the smallest normal number of ``dtype`` (1.2e-307 in float64; of
+        float32 for half precision, below its subnormals) are returned as 0, never as subnormal
+        numbers: on CPU those cost torch's ``exp`` 20-300 times as much, and no entropy can see
+        them beside the unit diagonal.
     """
     who = "gaussian_gram"
     dtype = check_floating_dtype(dtype, who)
