@@ -189,25 +189,26 @@ def plane_step_with_controls(
     of T under the inverse permutation, so all class blocks share one layout.
     """
     num_layers = k_t.shape[0]
+    index, valid, counts = _class_layout(y)
+    device = k_t.device
+    index, valid = _to_device(index, device), _to_device(valid, device)
     # Each entry is (a, b): the matrices a / N, or a o b / N; written into one buffer.
     entries = [(k_x[None], None), (k_t, None), (k_x[None], k_t)]
-    with_labels = [k_t]
+    # Each (Grams, layout) gives the class blocks of K o K_Y; a permuted layout gathers the
+    # blocks of the permuted Grams without forming them.
+    with_labels = [(k_t, index)]
     if null is not None:
         perm_x, perm_y = null
         entries.append((k_x[perm_x][:, perm_x][None], k_t))
-        inverse = torch.argsort(perm_y)
-        with_labels.append(k_t[:, inverse][:, :, inverse])
+        with_labels.append((k_t, torch.argsort(perm_y)[index]))
     if fixed is not None:
         k_x_f, k_t_f = fixed
         if k_x_f is not None:
             entries.append((k_x_f[None], None))
         entries += [(k_t_f, None), ((k_x if k_x_f is None else k_x_f)[None], k_t_f)]
-        with_labels.append(k_t_f)
-    index, valid, counts = _class_layout(y)
-    device = k_t.device
-    blocks = _class_blocks(
-        torch.cat(with_labels), _to_device(index, device), _to_device(valid, device)
-    )
+        with_labels.append((k_t_f, index))
+    parts = [_class_blocks(k, at, valid) for k, at in with_labels]
+    blocks = parts[0] if len(parts) == 1 else torch.cat(parts)
     p = _to_device(torch.from_numpy(counts / counts.sum()), device)
     s, s_ty, h_y = _indicator_entropies(_scaled(entries), blocks, p, alpha)
     h_x, h_t = s[0], s[1 : 1 + num_layers]
