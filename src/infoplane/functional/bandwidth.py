@@ -321,16 +321,12 @@ def _evaluate(
     sums = []  # per chunk: the sums over the pairs i < j
     for e in exponent.split(chunk, dim=1):
         if work is None:
-            k = _exp_flushed(by_row * e) if flush else torch.exp(by_row * e)
-            kk = k * k
+            k = by_row * e
         else:  # k and k^2 of the chunk written into the scratch buffer
             size = m * e.shape[1] * p
             k = torch.mul(by_row, e, out=work[:size].view(m, e.shape[1], p))
-            if flush:
-                _exp_flushed(k)
-            else:
-                k.exp_()
-            kk = torch.mul(k, k, out=work[size : 2 * size].view(m, e.shape[1], p))
+        k = _exp_flushed(k) if flush else k.exp_()  # in place on a fresh product or the buffer
+        kk = k * k if work is None else torch.mul(k, k, out=work[size : 2 * size].view_as(k))
         parts = [k @ pairs.y, kk.sum(dim=2)]
         if slopes:
             parts.append(torch.bmm(kk, by_col)[:, :, 0])

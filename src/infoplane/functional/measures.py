@@ -70,7 +70,8 @@ def _scaled(entries: list[tuple[torch.Tensor, torch.Tensor | None]]) -> torch.Te
 
 def _class_blocks(k_t: torch.Tensor, index: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """The within-class blocks ``[L, K, n_max, n_max]`` of unit-diagonal layer Grams ``[L, N, N]``
-    under the class layout of :func:`_class_layout`, zero-padded and divided by N.
+    under the class layout ``index`` of :func:`_class_layout` (or that layout with the samples
+    permuted, ``perm[index]``: the blocks of the permuted Grams), zero-padded and divided by N.
 
     ``A_T o A_Y / tr = (K_T o K_Y) / N`` for an indicator label kernel: its non-zero entries are
     these blocks, so its spectrum is the union of theirs (padding adds zero eigenvalues).
@@ -186,7 +187,8 @@ def plane_step_with_controls(
     The estimate and its controls share S(X), S(T) and S(Y), which are computed once; every
     other spectrum goes to one batched ``eigvalsh`` (and one for the class blocks). I(T;Y)
     with permuted labels uses ``S(A_T o A_{Y[q]}) = S(A_{T'} o A_Y)`` with ``T'`` the samples
-    of T under the inverse permutation, so all class blocks share one layout.
+    of T under the inverse permutation, so its class blocks are gathered from ``K_T`` through
+    the permuted layout, with the same class sizes as the others.
     """
     num_layers = k_t.shape[0]
     index, valid, counts = _class_layout(y)
