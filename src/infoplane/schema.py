@@ -23,6 +23,16 @@ NULL_QUANTITIES: tuple[str, ...] = ("i_xt_null", "i_ty_null")
 FIXED_QUANTITIES: tuple[str, ...] = ("i_xt_fixed", "i_ty_fixed")
 CONTROL_QUANTITIES: tuple[str, ...] = NULL_QUANTITIES + FIXED_QUANTITIES
 
+#: The null distribution of each measured step: the 95% quantile of the B permuted draws (the
+#: floor above is their mean) and the permutation p-value ``(1 + #{draw >= estimate}) / (B + 1)``.
+NULL_Q95_QUANTITIES: tuple[str, ...] = ("i_xt_null_q95", "i_ty_null_q95")
+P_VALUE_QUANTITIES: tuple[str, ...] = ("i_xt_p", "i_ty_p")
+#: The fixed-width control's S(T) and its held width (NaN before the split's reference step).
+FIXED_EXTRA_QUANTITIES: tuple[str, ...] = ("h_t_fixed", "sigma_fixed")
+#: 1.0 where a variant's Gram is saturated (S(T) at log2 N or 0, or the Gram at I or 11^T),
+#: else 0.0: the estimate's and the fixed-width control's. A saturated variant is not read.
+SATURATION_QUANTITIES: tuple[str, ...] = ("saturated", "saturated_fixed")
+
 #: Names of the controls, as passed to ``InformationPlane(controls=...)``.
 CONTROLS: tuple[str, ...] = ("null", "fixed")
 CONTROL_FIELDS: dict[str, tuple[str, ...]] = {"null": NULL_QUANTITIES, "fixed": FIXED_QUANTITIES}
