@@ -33,11 +33,6 @@ from infoplane.plane import InformationPlane
 from infoplane.progress import progress_bar
 from infoplane.schema import METRIC_FIELDS
 
-try:  # POSIX advisory locks; elsewhere a run directory is not locked
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-
 
 def _generator(*keys: int) -> torch.Generator:
     g = torch.Generator()
