@@ -170,9 +170,9 @@ def maths_parts(stepper: Stepper) -> dict[str, Any]:
     squared distances, the width search (a probe's look-up: the same search, no state), and
     the Grams with their entropies. None where the tracker lacks them."""
     try:
-        from infoplane.functional.kernels import _gram_from_squared_distances
+        from infoplane.functional.kernels import gram_from_squared_distances
         from infoplane.functional.measures import plane_step_with_controls
-        from infoplane.measurement import _distances
+        from infoplane.tracker._measurer import _distances
         from infoplane.widths import batch_widths
     except ImportError:
         return {}
@@ -187,7 +187,7 @@ def maths_parts(stepper: Stepper) -> dict[str, Any]:
     sigma = batch_widths(rules, d2, dims, y_gram, update=False)
 
     def grams_and_entropies() -> Any:
-        k = _gram_from_squared_distances(d2, sigma[:, None, None])
+        k = gram_from_squared_distances(d2, sigma[:, None, None])
         return plane_step_with_controls(k[0], k[1:], ids, plane.alpha)
 
     return {

@@ -6,7 +6,7 @@ using a tensor kernel for convolutional activations (Wickstrøm et al., arXiv:19
 25(6):899, 2023). All quantities are in bits. Importing infoplane loads torch and numpy only.
 """
 
-from infoplane import bandwidth
+from infoplane import widths
 from infoplane._version import __version__
 from infoplane.capture import capture
 from infoplane.errors import (
@@ -33,7 +33,7 @@ from infoplane.functional import (
     total_correlation,
 )
 from infoplane.history import History
-from infoplane.plane import InformationPlane
+from infoplane.tracker import InformationPlane
 
 __all__ = [
     "DataError",
@@ -49,7 +49,6 @@ __all__ = [
     "LayerNotFoundError",
     "NonFiniteActivationError",
     "__version__",
-    "bandwidth",
     "capture",
     "conditional_entropy",
     "gaussian_gram",
@@ -60,4 +59,5 @@ __all__ = [
     "renyi_entropy",
     "squared_distances",
     "total_correlation",
+    "widths",
 ]

@@ -265,9 +265,17 @@ def capture(
     happened inside.
 
     Example:
-        >>> with capture(model, ["layer1.act"]) as acts:
-        ...     model(x)
-        >>> acts["layer1.act"].shape
+        >>> import torch
+        >>> from torch import nn
+        >>> from infoplane import capture
+        >>> from infoplane.capture import hooks_left
+        >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+        >>> with capture(model, ["1", "2"]) as acts:
+        ...     _ = model(torch.ones(5, 4))
+        >>> {name: tuple(t.shape) for name, t in acts.items()}
+        {'1': (5, 3), '2': (5, 2)}
+        >>> hooks_left(model)
+        []
     """
     modules = resolve_layers(model, layers, who)
     acts: dict[str, torch.Tensor] = {}

@@ -79,6 +79,24 @@ class History:
 
     Records are unique by ``(run, split, epoch, step, layer)``: adding a record with an existing
     key replaces the old one, so re-measuring steps after a restart never duplicates them.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from infoplane import History
+        >>> history = History({"alpha": 1.01})
+        >>> record = {"run": 0, "split": "train", "epoch": 0, "step": 10, "layer": "fc1",
+        ...           "layer_index": 0, "i_xt": 3.5, "i_ty": 0.75, "h_t": 3.75, "sigma": 2.0,
+        ...           "n": 100}
+        >>> history.add(record)
+        >>> history.add({**record, "i_xt": 3.25})  # the same key: replaces the record
+        >>> len(history), history.records[0]["i_xt"], history.last_step()
+        (1, 3.25, 10)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = history.save(Path(folder) / "history.csv")
+        ...     loaded = History.load(path)
+        >>> loaded.config, [r["i_xt"] for r in loaded]
+        ({'alpha': 1.01}, [3.25])
     """
 
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:

@@ -27,8 +27,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from infoplane._validation import as_tensor
 from infoplane.errors import InvalidInputError
-from infoplane.functional._validation import as_tensor
 
 #: The key of the labels in a mapping batch (Hugging Face's convention).
 LABELS_KEY = "labels"

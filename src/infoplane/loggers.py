@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from infoplane._validation import check_integer
 from infoplane.errors import InvalidParameterError, InvalidTypeError
-from infoplane.functional._validation import check_integer
 from infoplane.history import History
 from infoplane.io import write_table
 from infoplane.schema import QUANTITIES

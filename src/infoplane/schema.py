@@ -4,7 +4,8 @@ Everything that writes or reads a measurement imports its names from here: the t
 records with :data:`FIELDS`, :class:`~infoplane.history.History` stores and loads them, the
 analysis and report read them, and the runner, the CLI and the report find the files of a run
 directory through :class:`RunDir`. Adding a quantity means adding it here (and computing it in
-:mod:`infoplane.measure`); a test checks that every consumer agrees with this module.
+the tracker, ``src/infoplane/tracker/``); a test checks that every consumer agrees with this
+module.
 """
 
 from __future__ import annotations
@@ -70,7 +71,6 @@ OPTIONAL_FIELDS: frozenset[str] = frozenset(CONTROL_QUANTITIES + SE_QUANTITIES)
 #: ``status`` of a measured record, and of a step skipped because activations were not finite.
 STATUS_OK = "ok"
 STATUS_SKIPPED = "skipped"
-STATUSES: tuple[str, ...] = (STATUS_OK, STATUS_SKIPPED)
 
 #: ``epoch`` of a record measured outside any epoch.
 NO_EPOCH = -1

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import infoplane
-from infoplane import bandwidth
+from infoplane import widths
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -46,11 +46,11 @@ def test_width_search_picks_the_full_searchs_grid_point(num):
     for trial in range(150):
         x, y = _problem(trial, gen)
         y_gram = infoplane.label_gram(y)
-        grid = bandwidth.candidate_grid(infoplane.squared_distances(x), num).numpy()
+        grid = widths.candidate_grid(infoplane.squared_distances(x), num).numpy()
         scores = _full_search(x.numpy(), y_gram.numpy(), grid)
         # the first maximum up to rounding (ties go to the smallest width)
         best = int(np.argmax(scores >= scores.max() * (1.0 - 1e-12)))
-        got = float(bandwidth.alignment_sigma(x, y_gram, num_candidates=num))
+        got = float(widths.alignment_sigma(x, y_gram, num_candidates=num))
         if not np.isclose(got, grid[best], rtol=1e-12, atol=0.0):
             mismatches.append((trial, got, grid[best]))
     assert mismatches == []

@@ -15,7 +15,6 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.hooks import assert_no_hooks, training_flags
 from infoplane import (
     History,
     InformationPlane,
@@ -29,10 +28,11 @@ from infoplane import (
     mutual_information,
     renyi_entropy,
 )
-from infoplane.bandwidth import LabelAlignment, alignment_sigma, median_distance
 from infoplane.experiments.data import load_dataset
 from infoplane.experiments.models import DigitsMLP, build_model
 from infoplane.schema import STATUS_OK, STATUS_SKIPPED
+from infoplane.widths import LabelAlignment, alignment_sigma, median_distance
+from tests.helpers.hooks import assert_no_hooks, training_flags
 
 QUANTITIES = ("i_xt", "i_ty", "h_t", "h_x", "h_y", "sigma")
 TOL = 1e-9  # bits: slack of the inequality checks (round-off of float64 eigenvalues)

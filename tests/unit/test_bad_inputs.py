@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import infoplane
-from infoplane import bandwidth
+from infoplane import widths
 from infoplane.errors import (
     DeviceMismatchError,
     InfoPlaneError,
@@ -95,12 +95,12 @@ BAD_DATA = [
 DATA_TAKERS = [
     (infoplane.gaussian_gram, lambda x: (x, 1.0)),
     (infoplane.squared_distances, lambda x: (x,)),
-    (bandwidth.median_distance, lambda x: (x,)),
-    (bandwidth.knn_distance, lambda x: (x, 1)),
-    (bandwidth.silverman, lambda x: (x,)),
-    (bandwidth.scott, lambda x: (x,)),
-    (bandwidth.kernel_alignment, lambda x: (x, _same_n(x), [1.0])),
-    (bandwidth.alignment_sigma, lambda x: (x, _same_n(x))),
+    (widths.median_distance, lambda x: (x,)),
+    (widths.knn_distance, lambda x: (x, 1)),
+    (widths.silverman, lambda x: (x,)),
+    (widths.scott, lambda x: (x,)),
+    (widths.kernel_alignment, lambda x: (x, _same_n(x), [1.0])),
+    (widths.alignment_sigma, lambda x: (x, _same_n(x))),
 ]
 
 
@@ -200,44 +200,44 @@ CASES = [
     case("method", infoplane.renyi_entropy, G, method=None, exc=P, frag="method"),
     # widths
     *[
-        case(f"k-{k!r}", bandwidth.knn_distance, X, k, exc=P, frag="k as an integer")
+        case(f"k-{k!r}", widths.knn_distance, X, k, exc=P, frag="k as an integer")
         for k in (0, 5, -1, 1.5, True, None, "2")
     ],
     *[
-        case(f"sigmas-{i}", bandwidth.kernel_alignment, X, KY, s, exc=P, frag="sigmas")
+        case(f"sigmas-{i}", widths.kernel_alignment, X, KY, s, exc=P, frag="sigmas")
         for i, s in enumerate(([], [1.0, -1.0], [NAN], [INF], "ab", None, [[1.0], [2.0, 3.0]], 0.0))
     ],
-    case("y-gram-n", bandwidth.kernel_alignment, X, G4, [1.0], exc=I, frag="shape (5, 5)"),
-    case("y-gram-asym", bandwidth.kernel_alignment, X, ASYM, [1.0], exc=I, frag="symmetric"),
-    case("y-gram-none", bandwidth.kernel_alignment, X, None, [1.0], exc=T, frag="y_gram"),
-    case("device", bandwidth.kernel_alignment, X, META, [1.0], exc=D, frag="got meta"),
-    case("y-gram-n", bandwidth.alignment_sigma, X, G4, exc=I, frag="shape (5, 5)"),
-    case("y-gram-batch", bandwidth.alignment_sigma, X, torch.stack([KY, KY]), exc=I, frag="shape"),
-    case("device", bandwidth.alignment_sigma, X, META, exc=D, frag="got meta"),
-    case("num-0", bandwidth.alignment_sigma, X, KY, num_candidates=0, exc=P, frag="num_candidates"),
-    case("num-2.5", bandwidth.alignment_sigma, X, KY, num_candidates=2.5, exc=P, frag="num_cand"),
-    case("low-0", bandwidth.alignment_sigma, X, KY, low=0.0, exc=P, frag="low"),
-    case("high-nan", bandwidth.alignment_sigma, X, KY, high=NAN, exc=P, frag="high"),
-    case("range", bandwidth.alignment_sigma, X, KY, low=5.0, high=1.0, exc=P, frag="low <= high"),
-    case("non-square", bandwidth.candidate_grid, D2[:, :4], exc=I, frag="[N, N]"),
-    case("N=1", bandwidth.candidate_grid, D2[:1, :1], exc=I, frag="N >= 2"),
-    case("negative", bandwidth.candidate_grid, NEG_D2, exc=I, frag="non-negative"),
-    case("nan", bandwidth.candidate_grid, D2 * NAN, exc=I, frag="NaN/Inf"),
-    case("string", bandwidth.candidate_grid, "d2", exc=T, frag="torch.Tensor"),
-    case("num-0", bandwidth.candidate_grid, D2, 0, exc=P, frag="num"),
-    case("num-bool", bandwidth.candidate_grid, D2, True, exc=P, frag="num"),
-    case("range", bandwidth.candidate_grid, D2, 5, low=2.0, high=1.0, exc=P, frag="low <= high"),
+    case("y-gram-n", widths.kernel_alignment, X, G4, [1.0], exc=I, frag="shape (5, 5)"),
+    case("y-gram-asym", widths.kernel_alignment, X, ASYM, [1.0], exc=I, frag="symmetric"),
+    case("y-gram-none", widths.kernel_alignment, X, None, [1.0], exc=T, frag="y_gram"),
+    case("device", widths.kernel_alignment, X, META, [1.0], exc=D, frag="got meta"),
+    case("y-gram-n", widths.alignment_sigma, X, G4, exc=I, frag="shape (5, 5)"),
+    case("y-gram-batch", widths.alignment_sigma, X, torch.stack([KY, KY]), exc=I, frag="shape"),
+    case("device", widths.alignment_sigma, X, META, exc=D, frag="got meta"),
+    case("num-0", widths.alignment_sigma, X, KY, num_candidates=0, exc=P, frag="num_candidates"),
+    case("num-2.5", widths.alignment_sigma, X, KY, num_candidates=2.5, exc=P, frag="num_cand"),
+    case("low-0", widths.alignment_sigma, X, KY, low=0.0, exc=P, frag="low"),
+    case("high-nan", widths.alignment_sigma, X, KY, high=NAN, exc=P, frag="high"),
+    case("range", widths.alignment_sigma, X, KY, low=5.0, high=1.0, exc=P, frag="low <= high"),
+    case("non-square", widths.candidate_grid, D2[:, :4], exc=I, frag="[N, N]"),
+    case("N=1", widths.candidate_grid, D2[:1, :1], exc=I, frag="N >= 2"),
+    case("negative", widths.candidate_grid, NEG_D2, exc=I, frag="non-negative"),
+    case("nan", widths.candidate_grid, D2 * NAN, exc=I, frag="NaN/Inf"),
+    case("string", widths.candidate_grid, "d2", exc=T, frag="torch.Tensor"),
+    case("num-0", widths.candidate_grid, D2, 0, exc=P, frag="num"),
+    case("num-bool", widths.candidate_grid, D2, True, exc=P, frag="num"),
+    case("range", widths.candidate_grid, D2, 5, low=2.0, high=1.0, exc=P, frag="low <= high"),
     # rule objects
     *[
-        case(f"sigma-{s!r}", bandwidth.Fixed, s, exc=P, frag="sigma")
+        case(f"sigma-{s!r}", widths.Fixed, s, exc=P, frag="sigma")
         for s in (0.0, -2.0, NAN, INF, None, "1")
     ],
     *[
-        case(f"k-{k!r}", bandwidth.KNN, k, exc=P, frag="k as an integer")
+        case(f"k-{k!r}", widths.KNN, k, exc=P, frag="k as an integer")
         for k in (0, -3, 2.5, True)
     ],
     *[
-        case(f"{kw}", bandwidth.LabelAlignment, exc=P, frag=frag, **kw)
+        case(f"{kw}", widths.LabelAlignment, exc=P, frag=frag, **kw)
         for kw, frag in (
             ({"beta": 1.0}, "beta"),
             ({"beta": -0.1}, "beta"),
@@ -254,7 +254,7 @@ CASES = [
     *[
         case(
             cid,
-            lambda y: bandwidth.LabelAlignment()(D2, 3, y),
+            lambda y: widths.LabelAlignment()(D2, 3, y),
             yg,
             exc=e,
             frag=f,
@@ -267,7 +267,7 @@ CASES = [
         )
     ],
     *[
-        case(f"{spec!r}", bandwidth.make_width_rule, spec, exc=P, frag=frag)
+        case(f"{spec!r}", widths.make_width_rule, spec, exc=P, frag=frag)
         for spec, frag in (
             ("bogus", "expected a rule in"),
             ("Median", "expected a rule in"),

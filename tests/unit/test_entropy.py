@@ -12,9 +12,9 @@ import torch
 from sklearn.metrics import mutual_info_score
 
 import infoplane
-from helpers import reference as ref
-from infoplane import bandwidth
-from infoplane.functional.entropy import _entropy_from_eigenvalues
+from infoplane import widths
+from infoplane.functional.spectrum import entropy_from_eigenvalues
+from tests.helpers import reference as ref
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -115,7 +115,7 @@ def test_alpha_two_frobenius_path_equals_eigenvalue_path(case):
     k = _gram(*case, seed=case[0] + 1)
     frob = infoplane.renyi_entropy(k, 2.0)
     a = infoplane.normalize_gram(k)
-    eig = _entropy_from_eigenvalues(torch.linalg.eigvalsh(a), 2.0)
+    eig = entropy_from_eigenvalues(torch.linalg.eigvalsh(a), 2.0)
     _near(frob, eig)
     _near(frob, ref.renyi_entropy_frobenius(k.numpy()), 1e-12)
     _near(frob, ref.renyi_entropy(k.numpy(), 2.0))
@@ -321,7 +321,7 @@ def test_duplicated_samples_match_reference(alpha):
 def test_identical_samples_have_zero_entropy_and_zero_information(x, alpha):
     y = _labels(x.shape[0], 4, seed=15)
     with pytest.warns(UserWarning, match="identical"):
-        sigma = bandwidth.median_distance(x)
+        sigma = widths.median_distance(x)
     kt, ky = infoplane.gaussian_gram(x, sigma), infoplane.label_gram(y)
     assert abs(float(infoplane.renyi_entropy(kt, alpha))) < 1e-12
     assert abs(float(infoplane.mutual_information(kt, ky, alpha=alpha))) < 1e-12
@@ -342,11 +342,11 @@ def test_single_class_has_zero_label_entropy_and_information(alpha):
 
 
 RULES = {
-    "median": bandwidth.median_distance,
-    "knn": lambda x: bandwidth.knn_distance(x, 3),
-    "silverman": bandwidth.silverman,
-    "scott": bandwidth.scott,
-    "alignment": lambda x: bandwidth.alignment_sigma(
+    "median": widths.median_distance,
+    "knn": lambda x: widths.knn_distance(x, 3),
+    "silverman": widths.silverman,
+    "scott": widths.scott,
+    "alignment": lambda x: widths.alignment_sigma(
         x, infoplane.label_gram(_labels(24, 3, seed=17))
     ),
 }
@@ -421,9 +421,9 @@ def test_padded_spectra_keep_each_rows_rank_tolerance(alpha):
     for i, lam in enumerate(rows):
         padded[i, : lam.numel()] = lam
     size = torch.tensor([[4.0], [64.0], [17.0]], dtype=torch.float64)
-    got = _entropy_from_eigenvalues(padded, alpha, size=size)
+    got = entropy_from_eigenvalues(padded, alpha, size=size)
     for i, lam in enumerate(rows):
-        _near(got[i], _entropy_from_eigenvalues(lam, alpha), 1e-13)
+        _near(got[i], entropy_from_eigenvalues(lam, alpha), 1e-13)
     if alpha < 1.0:  # the tiny eigenvalue counts: (24 eps)^0.5 ~ 7e-8 of the sum
-        alone = _entropy_from_eigenvalues(padded[0], alpha)  # the tolerance of N = 64 drops it
+        alone = entropy_from_eigenvalues(padded[0], alpha)  # the tolerance of N = 64 drops it
         assert abs(float(got[0]) - float(alone)) > 1e-8

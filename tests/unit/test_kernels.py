@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import infoplane
-from helpers import reference as ref
 from infoplane.functional import kernels
+from tests.helpers import reference as ref
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -59,16 +59,16 @@ def test_distances_of_many_tensors_are_each_tensors_own_bit_for_bit(monkeypatch)
     tensors = [_data((13, d), seed=d) + 3.0 for d in (1, 7, 50)]
     tensors.append(_data((13, 2, 3, 4), dtype=torch.float64, seed=9).reshape(13, -1))
     before = [t.clone() for t in tensors]
-    together = kernels._squared_distances_of(tensors)
+    together = kernels.stacked_squared_distances(tensors)
     assert together.shape == (4, 13, 13)
     assert all(torch.equal(t, b) for t, b in zip(tensors, before, strict=True))  # not translated
     for d2, x in zip(together, tensors, strict=True):
-        assert torch.equal(d2, kernels._squared_distances(x))
+        assert torch.equal(d2, kernels.squared_distances_of_rows(x))
         _close(d2, ref.squared_distances(x.double().numpy()))
     monkeypatch.setattr(kernels, "_CHUNK_ELEMENTS", 13 * 5)  # 5 columns per block
-    chunked = kernels._squared_distances_of(tensors)
+    chunked = kernels.stacked_squared_distances(tensors)
     for d2, x in zip(chunked, tensors, strict=True):
-        assert torch.equal(d2, kernels._squared_distances(x))
+        assert torch.equal(d2, kernels.squared_distances_of_rows(x))
 
 
 @pytest.mark.parametrize("n", [257, 300, 600])
@@ -96,7 +96,7 @@ def test_half_precision_kernel_values_keep_their_whole_range(dtype):
     """Half precision exp runs in float32 on CPU: the flush is float32's, so every value that
     float16 or bfloat16 can hold, subnormals included, is exp's."""
     z = torch.tensor([0.0, -1.0, -10.0, -16.0, -17.5, -80.0, -1e4], dtype=dtype)
-    out = kernels._exp_flushed(z.clone())
+    out = kernels.exp_flushed(z.clone())
     assert torch.equal(out, torch.exp(z))
     assert bool(((out > 0) & (out < torch.finfo(dtype).tiny)).any()) == (dtype == torch.float16)
 
@@ -106,12 +106,12 @@ def test_kernel_values_below_the_normal_range_are_zero(dtype):
     """exp of exponents below ln(tiny) + 1 is flushed to zero (CPU's exp leaves its fast path
     there); every other value is torch.exp's, and the gradient is exp's where it is not
     flushed."""
-    low, floor = kernels._exp_range(dtype)
+    low, floor = kernels.exp_range(dtype)
     tiny = torch.finfo(dtype).tiny
     z = torch.tensor(
         [0.0, -1.0, -50.0, low + 1.0, low, low - 1.0, -1e4, -float("inf")], dtype=dtype
     )
-    out = kernels._exp_flushed(z.clone())
+    out = kernels.exp_flushed(z.clone())
     kept = z >= low + 1e-3
     assert torch.equal(out[kept], torch.exp(z[kept]))
     assert bool((out[~kept] == 0).all())
@@ -119,7 +119,7 @@ def test_kernel_values_below_the_normal_range_are_zero(dtype):
     assert floor < 2 * tiny * math.e
     leaf = z[:6].clone().requires_grad_(True)
     with torch.enable_grad():
-        y = kernels._exp_flushed(leaf)
+        y = kernels.exp_flushed(leaf)
         y.sum().backward()
     assert torch.equal(y.detach(), out[:6])
     assert torch.equal(leaf.grad[:4], torch.exp(z[:4])) and bool((leaf.grad[4:] == 0).all())

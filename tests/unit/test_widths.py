@@ -13,9 +13,9 @@ import pytest
 import torch
 
 import infoplane
-from helpers.authors import their_distances, their_sigma_star
-from infoplane import bandwidth, widths
+from infoplane import widths
 from infoplane.errors import InvalidParameterError
+from tests.helpers.authors import their_distances, their_sigma_star
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -50,7 +50,7 @@ def _ours(rule, x, y, **kw):
 @pytest.mark.parametrize("num", [1, 7, 100, 300])
 def test_authors_grid_is_their_linspace_over_sqrt2(num):
     x, _ = _batch(0)
-    grid = bandwidth.authors_grid(infoplane.squared_distances(x), num)
+    grid = widths.authors_grid(infoplane.squared_distances(x), num)
     assert grid.shape == (num,) and grid.dtype == torch.float64
     d = their_distances(x.numpy())
     expected = np.linspace(0.3, 10.0 * d.mean(), num) / SQRT2  # mean over all N^2, diagonal too
@@ -60,7 +60,7 @@ def test_authors_grid_is_their_linspace_over_sqrt2(num):
 
 def test_authors_grid_of_tiny_distances_runs_upwards_with_their_values():
     x = _batch(0)[0] * 1e-4  # 10 * mean(d) < 0.3: their list runs downwards
-    grid = bandwidth.authors_grid(infoplane.squared_distances(x), 50)
+    grid = widths.authors_grid(infoplane.squared_distances(x), 50)
     d = their_distances(x.numpy())
     assert 10.0 * d.mean() < 0.3
     theirs = np.linspace(0.3, 10.0 * d.mean(), 50) / SQRT2
@@ -69,7 +69,7 @@ def test_authors_grid_of_tiny_distances_runs_upwards_with_their_values():
 
 
 def test_authors_grid_of_identical_samples_is_their_lower_end():
-    grid = bandwidth.authors_grid(torch.zeros(6, 6, dtype=torch.float64), 5)
+    grid = widths.authors_grid(torch.zeros(6, 6, dtype=torch.float64), 5)
     np.testing.assert_array_equal(grid.numpy(), np.full(5, 0.3 / SQRT2))
 
 
@@ -80,7 +80,7 @@ def test_authors_sigma_star_is_their_first_maximum(num):
         best, _, scores = their_sigma_star(x.numpy(), y.numpy(), num)
         assert 0 < int(np.argmax(scores)) < num - 1  # an interior maximum
         d2, ky = infoplane.squared_distances(x), infoplane.label_gram(y)
-        got = bandwidth.best_width(d2, ky, bandwidth.authors_grid(d2, num))
+        got = widths.best_width(d2, ky, widths.authors_grid(d2, num))
         assert float(got) == pytest.approx(best / SQRT2, rel=1e-12)
         lookup = widths.AuthorsAlignment(num_candidates=num).lookup(d2, 5, ky)
         assert float(lookup) == float(got)
@@ -256,13 +256,11 @@ def test_names_and_the_public_namespace():
         "silverman",
         "scott",
     }
-    for name in widths.__all__:
-        assert getattr(bandwidth, name) is getattr(widths, name)
     for name in ("median_distance", "authors_grid", "best_width", "candidate_grid"):
-        assert getattr(bandwidth, name) is getattr(infoplane.functional.bandwidth, name)
-    with pytest.warns(DeprecationWarning, match=r"moved to infoplane\.widths"):
-        from infoplane.functional.bandwidth import LabelAlignment
-    assert LabelAlignment is widths.LabelAlignment
+        assert getattr(widths, name) is getattr(infoplane.widths._functions, name)
+    for name in ("LabelAlignment", "make_width_rule", "batch_widths"):
+        assert getattr(widths, name) is getattr(infoplane.widths._rules, name)
+    assert not hasattr(infoplane.functional, "bandwidth")
 
 
 def test_a_rule_written_against_call_works_through_update_and_lookup():

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 import infoplane
-from helpers import reference as ref
-from infoplane import bandwidth
+from infoplane import widths
 from infoplane.errors import InvalidInputError, InvalidParameterError
-from infoplane.functional import bandwidth as impl
-from infoplane.functional.kernels import _gram_from_squared_distances, _squared_distances
+from infoplane.functional.kernels import gram_from_squared_distances, squared_distances_of_rows
+from infoplane.widths import _functions as impl
+from tests.helpers import reference as ref
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -39,11 +39,11 @@ def _problem(trial, g, device="cpu"):
         x = x.round()
     if trial % 50 == 0:
         x = torch.ones_like(x)
-    d2 = _squared_distances(x.to(device))
+    d2 = squared_distances_of_rows(x.to(device))
     y_gram = (y[:, None] == y[None, :]).to(torch.float64).to(device)
     if trial % 4 == 0:  # a Gaussian kernel on one-hot labels
         one_hot = torch.nn.functional.one_hot(y, classes).to(torch.float64).to(device)
-        y_gram = _gram_from_squared_distances(_squared_distances(one_hot), 0.5)
+        y_gram = gram_from_squared_distances(squared_distances_of_rows(one_hot), 0.5)
     return d2, y_gram
 
 
@@ -53,7 +53,7 @@ def _full_index(pairs, grid):
 
 
 def _grids(d2, num):
-    return (bandwidth.candidate_grid(d2, num), bandwidth.authors_grid(d2, num))
+    return (widths.candidate_grid(d2, num), widths.authors_grid(d2, num))
 
 
 def test_bounded_search_returns_the_full_search_point_on_thousands_of_problems(monkeypatch):
@@ -69,7 +69,7 @@ def test_bounded_search_returns_the_full_search_point_on_thousands_of_problems(m
     counts: dict[int, list[int]] = {num: [] for num in GRID_SIZES}
     total = 0
     for d2, y_gram in problems:
-        pairs = impl._pairs(d2, y_gram)
+        pairs = impl.label_pairs(d2, y_gram)
         for num in GRID_SIZES:
             for grid in _grids(d2, num):
                 full = int(_full_index(pairs, grid))
@@ -109,16 +109,16 @@ def test_problems_searched_together_get_their_own_search_points_whatever_the_hin
                 x = x.clamp(min=0.0)
             if (trial + m) % 11 == 0:
                 x = torch.ones_like(x)  # identical samples: index 0
-            layers.append(_squared_distances(x))
+            layers.append(squared_distances_of_rows(x))
         d2 = torch.stack(layers)
         y_gram = (y[:, None] == y[None, :]).to(torch.float64)
-        pairs = impl._pairs(d2, y_gram)
+        pairs = impl.label_pairs(d2, y_gram)
         num = int(GRID_SIZES[trial % len(GRID_SIZES)])
-        grids = torch.stack([bandwidth.candidate_grid(layer, num) for layer in layers])
+        grids = torch.stack([widths.candidate_grid(layer, num) for layer in layers])
         hints = [int(torch.randint(-1, num + 2, (1,), generator=g)) for _ in layers]
-        together = impl._search_many(pairs, grids, [None if h < 0 else h for h in hints])
+        together = impl.search_many(pairs, grids, [None if h < 0 else h for h in hints])
         for m, layer in enumerate(layers):
-            alone = impl._pairs(layer, y_gram)
+            alone = impl.label_pairs(layer, y_gram)
             assert int(together[m]) == int(_full_index(alone, grids[m])), (trial, m)
             checked += 1
     assert checked > 400
@@ -134,7 +134,7 @@ def test_full_search_is_the_naive_float64_argmax(seed):
     d2, ky = infoplane.squared_distances(x), infoplane.label_gram(y)
     for grid in _grids(d2, 60):
         scores = [ref.alignment(ref.gaussian_gram(x.numpy(), float(s)), ky.numpy()) for s in grid]
-        pairs = impl._pairs(d2, ky)
+        pairs = impl.label_pairs(d2, ky)
         assert int(_full_index(pairs, grid)) == int(np.argmax(scores))
         assert int(impl._search(pairs, grid)) == int(np.argmax(scores))
 
@@ -146,8 +146,8 @@ def test_ties_go_to_the_smallest_width():
     y = torch.tensor([0, 0, 0, 1, 1, 1])
     d2, ky = infoplane.squared_distances(x), infoplane.label_gram(y)
     sigmas = torch.linspace(0.5, 40.0, 80, dtype=torch.float64)
-    assert float(bandwidth.best_width(d2, ky, sigmas)) == 0.5
-    assert float(bandwidth.best_width(d2, ky, sigmas.flip(0))) == 0.5  # any order
+    assert float(widths.best_width(d2, ky, sigmas)) == 0.5
+    assert float(widths.best_width(d2, ky, sigmas.flip(0))) == 0.5  # any order
 
 
 def test_best_width_matches_alignment_sigma_and_checks_its_input():
@@ -157,16 +157,16 @@ def test_best_width_matches_alignment_sigma_and_checks_its_input():
         y, 6
     )
     d2, ky = infoplane.squared_distances(x), infoplane.label_gram(y)
-    grid = bandwidth.candidate_grid(d2, 100)
-    assert torch.equal(bandwidth.best_width(d2, ky, grid), bandwidth.alignment_sigma(x, ky))
+    grid = widths.candidate_grid(d2, 100)
+    assert torch.equal(widths.best_width(d2, ky, grid), widths.alignment_sigma(x, ky))
     shuffled = grid[torch.randperm(100, generator=g)]
-    assert torch.equal(bandwidth.best_width(d2, ky, shuffled), bandwidth.alignment_sigma(x, ky))
+    assert torch.equal(widths.best_width(d2, ky, shuffled), widths.alignment_sigma(x, ky))
     with pytest.raises(InvalidInputError, match="best_width: expected y_gram of shape"):
-        bandwidth.best_width(d2, ky[:5, :5], grid)
+        widths.best_width(d2, ky[:5, :5], grid)
     with pytest.raises(InvalidParameterError, match="best_width: expected sigmas"):
-        bandwidth.best_width(d2, ky, [1.0, -1.0])
+        widths.best_width(d2, ky, [1.0, -1.0])
     with pytest.raises(InvalidParameterError, match="authors_grid: expected num"):
-        bandwidth.authors_grid(d2, 0)
+        widths.authors_grid(d2, 0)
 
 
 def test_the_searches_scale_with_the_data():
@@ -175,10 +175,10 @@ def test_the_searches_scale_with_the_data():
     y = torch.randint(0, 3, (25,), generator=g)
     x = torch.randn(25, 4, generator=g, dtype=torch.float64) + torch.nn.functional.one_hot(y, 4)
     ky = infoplane.label_gram(y)
-    a = bandwidth.alignment_sigma(x, ky)
-    assert float(bandwidth.alignment_sigma(x * 1e3, ky)) == pytest.approx(1e3 * float(a), rel=1e-10)
+    a = widths.alignment_sigma(x, ky)
+    assert float(widths.alignment_sigma(x * 1e3, ky)) == pytest.approx(1e3 * float(a), rel=1e-10)
     d2 = infoplane.squared_distances(x)
-    grid = bandwidth.authors_grid(d2 * 1e6, 100)
+    grid = widths.authors_grid(d2 * 1e6, 100)
     assert float(grid[0]) == pytest.approx(0.3 / math.sqrt(2.0))
 
 
@@ -187,8 +187,8 @@ def test_the_device_path_returns_the_cpu_point():
     g = torch.Generator().manual_seed(1)
     for trial in range(300):
         d2, y_gram = _problem(trial, g)
-        pairs_cpu = impl._pairs(d2, y_gram)
-        pairs_gpu = impl._pairs(d2.cuda(), y_gram.cuda())
+        pairs_cpu = impl.label_pairs(d2, y_gram)
+        pairs_gpu = impl.label_pairs(d2.cuda(), y_gram.cuda())
         for num in GRID_SIZES:
             for grid in _grids(d2, num):
                 got = impl._search(pairs_gpu, grid.cuda())
@@ -208,8 +208,8 @@ def test_concurrent_searches_in_two_threads_each_get_their_own_points():
 
     def work(batch):
         for d2, y_gram in batch:
-            pairs = impl._pairs(d2, y_gram)
-            grid = bandwidth.candidate_grid(d2, 100)
+            pairs = impl.label_pairs(d2, y_gram)
+            grid = widths.candidate_grid(d2, 100)
             if int(impl._search(pairs, grid)) != int(_full_index(pairs, grid)):
                 failures.append(f"N = {d2.shape[0]}")
 

@@ -29,8 +29,8 @@ from typing import Any
 
 import torch
 
+from infoplane._validation import check_alpha, check_integer, check_positive_scalar
 from infoplane.errors import InvalidParameterError
-from infoplane.functional._validation import check_alpha, check_integer, check_positive_scalar
 from infoplane.io import atomic_write_text
 from infoplane.schema import CONTROLS
 from infoplane.widths import WIDTH_RULES, make_width_rule
@@ -221,13 +221,8 @@ class ExperimentConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> ExperimentConfig:
-        """The configuration saved at ``path`` by :meth:`save` (not yet validated).
-
-        A file written before ``controls`` existed describes a run measured without them.
-        """
-        data = load_config_file(path, json_only=True)
-        data.setdefault("controls", [])
-        return cls.from_dict(data)
+        """The configuration saved at ``path`` by :meth:`save` (not yet validated)."""
+        return cls.from_dict(load_config_file(path, json_only=True))
 
 
 def _check_texts(c: ExperimentConfig, who: str) -> None:

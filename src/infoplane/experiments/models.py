@@ -54,9 +54,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from infoplane._validation import check_integer
 from infoplane.capture import capture, eval_mode
 from infoplane.errors import InvalidInputError, InvalidParameterError, InvalidTypeError
-from infoplane.functional._validation import check_integer
 
 __all__ = [
     "CNN",

@@ -40,8 +40,6 @@ from infoplane.experiments.models import lookup_name
 #: sigma=th.tensor(8.0))`` in ``python/network.py``), converted to infoplane's
 #: ``exp(-d^2 / (2 sigma^2))``. They used it for every dataset.
 PAPER_X_WIDTH = 8.0 / math.sqrt(2.0)
-#: The same width under its former name (it was documented for MNIST scaled to [0, 1]).
-PAPER_MNIST_X_WIDTH = PAPER_X_WIDTH
 #: The Rényi order of the authors' final code: the von Neumann (α → 1) entropy. The paper's text
 #: says 1.01.
 PAPER_ALPHA = 1.0

@@ -29,9 +29,9 @@ from infoplane.experiments.models import build_model
 from infoplane.experiments.store import RunStore
 from infoplane.history import History
 from infoplane.io import read_table, write_table
-from infoplane.plane import InformationPlane
 from infoplane.progress import progress_bar
 from infoplane.schema import METRIC_FIELDS
+from infoplane.tracker._plane import InformationPlane
 
 
 def _generator(*keys: int) -> torch.Generator:

@@ -1,6 +1,5 @@
-"""Pure tensor maths of infoplane: Gram matrices, entropies and kernel widths."""
+"""Pure tensor maths of infoplane: Gram matrices and entropies (widths: :mod:`infoplane.widths`)."""
 
-from infoplane.functional import bandwidth
 from infoplane.functional.entropy import (
     conditional_entropy,
     joint_entropy,
@@ -16,7 +15,6 @@ from infoplane.functional.kernels import (
 )
 
 __all__ = [
-    "bandwidth",
     "conditional_entropy",
     "gaussian_gram",
     "joint_entropy",

@@ -54,9 +54,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from infoplane._validation import check_alpha, check_floating_dtype, check_integer
 from infoplane.errors import InvalidInputError, InvalidParameterError, InvalidTypeError
-from infoplane.functional._validation import check_alpha, check_floating_dtype, check_integer
-from infoplane.functional.entropy import _entropy_of_normalized
+from infoplane.functional.spectrum import entropy_of_normalized
 
 __all__ = [
     "AUTO_EXACT_MAX_N",
@@ -76,11 +76,9 @@ _LN2 = math.log(2.0)
 #: Up to this N ``method="auto"`` uses exact eigenvalues: ``torch.linalg.eigvalsh`` (float64) is
 #: as fast as :func:`approx_renyi_entropy` with its defaults or at most about 1.5x slower.
 #: Measured by ``python -m benchmarks.bench_scaling`` on a shared 2-core CPU (torch 2.13,
-#: alpha = 1.01): equal time at N ~ 530 with 2 threads and N ~ 590-630 with 1 thread before the
-#: randomized estimate stopped forming the normalized Gram, N ~ 420-470 with 1 thread after
-#: (BENCHMARKS.md, "Claims"); kept at 600, so that the small saving between the two does not
-#: cost exactness. For alpha < 1 the estimate takes twice the Lanczos steps, so its crossover is
-#: somewhat higher.
+#: alpha = 1.01, one thread): equal time at N ~ 420-470 (BENCHMARKS.md, "Claims"); set at 600,
+#: so that the small saving between the two does not cost exactness. For alpha < 1 the estimate
+#: takes twice the Lanczos steps, so its crossover is somewhat higher.
 AUTO_EXACT_MAX_N: int = 600
 
 #: Rademacher probes of the stochastic Lanczos quadrature (one block product per step).
@@ -550,10 +548,10 @@ def approx_renyi_entropy(  # noqa: PLR0913 - public API: keyword-only estimator 
     ``O(N^2 (rank (power_iters + 2) + num_probes * lanczos_steps))`` work in matrix products
     instead of the ``O(N^3)`` eigendecomposition; see the module docstring for the method and
     its references. At the defaults it is faster than ``torch.linalg.eigvalsh`` above
-    :data:`AUTO_EXACT_MAX_N`; on Gaussian Grams it was within 0.06% of the exact entropy and
-    4.5-5.4x / 7.7-8.9x faster at N = 2000 / 4000 (5.5x at 8000 in an earlier run) on one
-    thread of a shared 2-core CPU (``python -m benchmarks.bench_scaling``, BENCHMARKS.md, "How
-    cost grows").
+    :data:`AUTO_EXACT_MAX_N`. On the Gaussian Gram of class-structured samples it is 5.4x /
+    8.9x faster at N = 2000 / 4000, with a relative error of 0.012% at both, on one thread of a
+    shared 2-core CPU (``python -m benchmarks.bench_scaling --large 2000 4000``, BENCHMARKS.md,
+    "How cost grows").
 
     Args:
         a: ``[N, N]`` symmetric PSD Gram normalized to trace one (symmetry is assumed, not
@@ -591,7 +589,7 @@ def approx_renyi_entropy(  # noqa: PLR0913 - public API: keyword-only estimator 
     return value
 
 
-def _normalized_gram_entropy(k: torch.Tensor, alpha: float) -> torch.Tensor:
+def normalized_gram_entropy(k: torch.Tensor, alpha: float) -> torch.Tensor:
     """:func:`approx_renyi_entropy` (default options) of the normalized Gram of a validated
     ``[N, N]`` Gram ``k`` (positive diagonal), without forming it: ``k`` itself where its
     diagonal is constant (the trace is divided out: Gaussian and label Grams), else the scaled
@@ -678,7 +676,7 @@ def _estimate(
             ApproximationWarning,
             stacklevel=4,
         )
-        value = _entropy_of_normalized(a.dense() / trace, alpha).to(torch.float64)
+        value = entropy_of_normalized(a.dense() / trace, alpha).to(torch.float64)
         error = torch.zeros_like(value)
     return value, error
 

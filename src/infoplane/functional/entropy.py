@@ -23,8 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from infoplane.errors import InvalidInputError, InvalidParameterError
-from infoplane.functional._validation import (
+from infoplane._validation import (
     as_tensor,
     check_alpha,
     check_batch_shapes,
@@ -33,142 +32,14 @@ from infoplane.functional._validation import (
     check_same_size,
     gram_eps,
 )
-from infoplane.functional.kernels import _normalize, _unit_diagonal
+from infoplane.errors import InvalidInputError, InvalidParameterError
+from infoplane.functional import approx
+from infoplane.functional.kernels import trace_normalized, unit_diagonal
+from infoplane.functional.spectrum import entropy_of_normalized
 
 _LN2 = math.log(2.0)
 _SQRT_EPS64 = math.sqrt(torch.finfo(torch.float64).eps)
 _METHODS = ("exact", "approx", "auto")
-
-
-def _entropy_from_eigenvalues(
-    lam: torch.Tensor, alpha: float, size: float | torch.Tensor | None = None
-) -> torch.Tensor:
-    """Rényi entropy in bits from eigenvalues ``[..., N]`` of trace-one matrices (every order).
-
-    The one home of the entropy of a spectrum: the public functions, the tracker's batched
-    maths (:mod:`infoplane.functional.measures`) and the fallback of the randomized estimator
-    call it. Negative round-off eigenvalues are clamped to zero (not mirrored). Eigenvalues at or
-    below ``N * eps * lambda_max`` (the numerical-rank tolerance of ``numpy.linalg.matrix_rank``)
-    count as zero: a symmetric eigensolver does not resolve them, and for ``alpha < 1`` their
-    round-off would otherwise add ``N * (N eps)^alpha`` to an entropy that is exactly 0.
-
-    For ``alpha != 1`` the kept eigenvalues are taken as the distribution
-    ``mu_i = lambda_i / sum_kept lambda`` (so a dropped tail or the round-off of the trace is not
-    amplified by ``1 / (alpha - 1)`` near 1), and every order is evaluated in the log domain
-    without cancellation. With ``x = sum_i mu_i expm1((alpha - 1) (ln mu_i - c))``,
-    ``c = ln mu_max`` for ``alpha > 1`` and ``c = 0`` for ``alpha < 1``
-    (``1 + x = sum_i mu_i^alpha / e^((alpha - 1) c)``):
-
-    * ``alpha < 1``: ``S = log1p(x) / ((1 - alpha) ln 2)``, every term of ``x`` positive;
-    * ``alpha > 1``: ``S = -(ln mu_max + log1p(x) / (alpha - 1)) / ln 2``, two non-negative
-      parts; ``1 + x >= mu_max`` keeps ``log1p`` well conditioned at every large order, which
-      tends to the min-entropy;
-    * ``alpha == 1``: the von Neumann entropy ``-sum_i lambda_i log2 lambda_i``; both forms
-      above tend to it smoothly (``x / (alpha - 1)`` keeps its relative precision);
-    * ``alpha == inf``: the min-entropy ``-log2 mu_max``.
-
-    ``size`` is the N of that tolerance: ``lam.shape[-1]`` by default, or per row (a tensor
-    broadcastable to ``[..., 1]``) for spectra zero-padded to one length.
-
-    Differentiable (``torch.linalg.eigvalsh`` has a gradient for every symmetric spectral
-    function); eigenvalues counted as zero get a zero gradient.
-    """
-    lam = lam.clamp(min=0.0)
-    lam_max = lam.amax(dim=-1, keepdim=True)
-    size = lam.shape[-1] if size is None else size
-    kept = lam > lam_max * (size * torch.finfo(lam.dtype).eps)
-    lam = torch.where(kept, lam, torch.zeros_like(lam))
-    log_lam = torch.where(kept, lam, torch.ones_like(lam)).log()
-    if alpha == 1.0:
-        return -(lam * log_lam).sum(dim=-1) / _LN2
-    total = lam.sum(dim=-1)
-    log_total = total.log()
-    log_max = lam_max.squeeze(-1).log() - log_total
-    if math.isinf(alpha):
-        return -log_max / _LN2
-    shift = lam_max.log() if alpha > 1.0 else log_total[..., None]
-    # zero where not kept: no inf * 0 at large orders, and a finite gradient
-    shifted = torch.where(kept, log_lam - shift, torch.zeros_like(lam))
-    terms = lam * torch.expm1((alpha - 1.0) * shifted)
-    log_ratio = torch.log1p(terms.sum(dim=-1) / total)
-    if alpha > 1.0:
-        return -(log_max + log_ratio / (alpha - 1.0)) / _LN2
-    return log_ratio / ((1.0 - alpha) * _LN2)
-
-
-def _psd_tolerance(n: int, eps: float) -> float:
-    """Relative PSD tolerance: ``max(N eps, sqrt(eps64))`` (see :func:`_check_psd`)."""
-    return max(n * eps, _SQRT_EPS64)
-
-
-def _check_psd(lam: torch.Tensor, eps: float, who: str) -> None:
-    """Raise unless eigenvalues ``[..., N]`` of trace-one matrices are PSD up to round-off.
-
-    Tolerance: ``lambda_min >= -max(N eps, sqrt(eps64)) lambda_max``, ``eps`` the machine
-    epsilon of the caller's Gram (float64's at least). ``N eps lambda_max`` bounds the effect of
-    rounding every entry (``|A_ij| <= 1 / N`` moves no eigenvalue by more than ``eps``, and
-    ``lambda_max >= 1 / N``) and the eigensolver's error. The floor ``sqrt(eps64)`` (1.5e-8)
-    admits Gaussian Grams of near-duplicate samples at a small width, whose distances carry
-    round-off of order ``eps ||x||^2 / sigma^2`` per entry (measured: up to ``-2e3 N eps``);
-    an indefinite matrix such as ``[[1, 2], [2, 1]]`` (``-1/3``) is far beyond it.
-    """
-    lam_min = lam.amin(dim=-1)
-    ratio = lam_min / lam.amax(dim=-1)
-    worst = float(ratio.min())
-    tol = _psd_tolerance(lam.shape[-1], eps)
-    if worst < -tol:
-        raise InvalidInputError(
-            f"{who}: expected a positive semi-definite Gram, got a normalized eigenvalue "
-            f"{float(lam_min.min()):.3g} ({worst:.3g} of the largest; round-off allows "
-            f"{tol:.2g}). Build it with a positive-definite kernel (gaussian_gram, label_gram)."
-        )
-
-
-def _check_psd_by_cholesky(a: torch.Tensor, frob2: torch.Tensor, eps: float, who: str) -> None:
-    """The check of :func:`_check_psd` without eigenvalues where a Cholesky factor shows it.
-
-    ``A + tol ||A||_F^2 I`` has a Cholesky factor only if ``lambda_min > -tol ||A||_F^2``, and
-    ``||A||_F^2 <= lambda_max`` for trace one, so success proves the check passes. Where the
-    factorization fails (an indefinite or a rank-deficient matrix), the eigenvalues decide.
-    """
-    n = a.shape[-1]
-    shift = _psd_tolerance(n, eps) * frob2[..., None]
-    eye = torch.eye(n, dtype=a.dtype, device=a.device)
-    _, info = torch.linalg.cholesky_ex(a.detach() + shift[..., None] * eye)
-    if bool((info != 0).any()):
-        _check_psd(torch.linalg.eigvalsh(a.detach()), eps, who)
-
-
-def _entropy_of_normalized(
-    a: torch.Tensor,
-    alpha: float,
-    psd_eps: float | None = None,
-    who: str = "",
-    *,
-    blocks: bool = False,
-) -> torch.Tensor:
-    """Entropy of normalized ``[..., N, N]`` matrices (exact path).
-
-    ``blocks=True``: the last three dims ``[..., K, n, n]`` are the diagonal blocks of one
-    block-diagonal matrix (zero padding adds zero eigenvalues, which add nothing); only trusted
-    callers use it. ``psd_eps`` (the machine epsilon of the caller's Gram) turns on the PSD
-    check of :func:`_check_psd`, raised on behalf of ``who``;
-    trusted callers (Grams built by the library) leave it off and add no host synchronisation.
-    At ``alpha == 2`` the entropy is ``-log2 ||A||_F^2`` without eigenvalues, and the check
-    tries a Cholesky factor first (:func:`_check_psd_by_cholesky`).
-    """
-    dims = (-3, -2, -1) if blocks else (-2, -1)
-    if alpha == 2.0:
-        frob2 = (a * a).sum(dim=dims)
-        if psd_eps is not None:
-            _check_psd_by_cholesky(a, frob2.detach(), psd_eps, who)
-        return -torch.log2(frob2)
-    lam = torch.linalg.eigvalsh(a)
-    if blocks:
-        lam = lam.flatten(-2)
-    if psd_eps is not None:
-        _check_psd(lam.detach(), psd_eps, who)
-    return _entropy_from_eigenvalues(lam, alpha)
 
 
 def _check_method(method: str, who: str) -> str:
@@ -190,12 +61,11 @@ def _entropy_dispatch(
     """
     n = a.shape[-1]
     if method == "exact" or alpha == 2.0:
-        return _entropy_of_normalized(_normalize(a), alpha, psd_eps, who)
-    from infoplane.functional import approx  # optional path, imported lazily
+        return entropy_of_normalized(trace_normalized(a), alpha, psd_eps, who)
 
     if method == "auto":
         if n <= approx.AUTO_EXACT_MAX_N or math.isinf(alpha):
-            return _entropy_of_normalized(_normalize(a), alpha, psd_eps, who)
+            return entropy_of_normalized(trace_normalized(a), alpha, psd_eps, who)
         warnings.warn(
             f"method='auto' used the randomized estimate for N = {n} > AUTO_EXACT_MAX_N = "
             f"{approx.AUTO_EXACT_MAX_N} (about 0.1-0.2% error); pass method='exact' for "
@@ -205,7 +75,7 @@ def _entropy_dispatch(
         )
     approx.check_approx_alpha(alpha, who)
     flat = a.reshape(-1, n, n)
-    values = [approx._normalized_gram_entropy(m, alpha) for m in flat]
+    values = [approx.normalized_gram_entropy(m, alpha) for m in flat]
     return torch.stack(values).reshape(a.shape[:-2])
 
 
@@ -233,9 +103,9 @@ def _prepare(grams: tuple[Any, ...], who: str) -> tuple[list[torch.Tensor], floa
 def _hadamard(grams: list[torch.Tensor]) -> torch.Tensor:
     """``A_1 o ... o A_L`` of validated Grams up to its trace, as a product of unit-diagonal
     factors (entries in [-1, 1]: no underflow of the product; its diagonal is one)."""
-    prod = _unit_diagonal(grams[0])
+    prod = unit_diagonal(grams[0])
     for g in grams[1:]:
-        prod = prod * _unit_diagonal(g)
+        prod = prod * unit_diagonal(g)
     return prod
 
 
@@ -243,7 +113,7 @@ def renyi_entropy(gram: Any, alpha: float = 1.01, *, method: str = "exact") -> t
     """Matrix-based Rényi alpha-entropy of a Gram matrix, in bits.
 
     Exact to float64 precision at every order (evaluated in the log domain; see
-    :func:`_entropy_from_eigenvalues`), continuous through ``alpha = 1``.
+    :func:`entropy_from_eigenvalues`), continuous through ``alpha = 1``.
 
     Args:
         gram: ``[..., N, N]`` Gram matrix or batch of them, normalized or not (it is normalized
@@ -270,6 +140,17 @@ def renyi_entropy(gram: Any, alpha: float = 1.01, *, method: str = "exact") -> t
     eigenvalues (at or below ``N eps lambda_max``) count as zero and get a zero gradient. At
     ``alpha = inf`` it is that of ``lambda_max``, undefined where the largest eigenvalue repeats.
     The randomized path is not meant for gradients.
+
+    Example:
+        >>> import torch
+        >>> from infoplane import label_gram, renyi_entropy
+        >>> round(float(renyi_entropy(torch.eye(4))), 4)  # 4 samples, none alike: log2 4
+        2.0
+        >>> k_y = label_gram(torch.tensor([0, 0, 0, 1]))  # class frequencies 3/4, 1/4
+        >>> round(float(renyi_entropy(k_y, alpha=1)), 4)  # plug-in Shannon entropy
+        0.8113
+        >>> round(float(renyi_entropy(k_y, alpha=2)), 4)  # -log2(9/16 + 1/16)
+        0.6781
     """
     who = "renyi_entropy"
     alpha = check_alpha(alpha, who, allow_inf=True)
@@ -288,6 +169,14 @@ def joint_entropy(*grams: Any, alpha: float = 1.01, method: str = "exact") -> to
 
     Returns:
         Tensor ``[...]`` in bits.
+
+    Example:
+        >>> import torch
+        >>> from infoplane import joint_entropy, label_gram
+        >>> k_a = label_gram(torch.tensor([0, 0, 1, 1]))
+        >>> k_b = label_gram(torch.tensor([0, 1, 0, 1]))
+        >>> round(float(joint_entropy(k_a, k_b, alpha=1)), 4)  # four distinct pairs
+        2.0
     """
     who = "joint_entropy"
     alpha = check_alpha(alpha, who, allow_inf=True)
@@ -312,7 +201,16 @@ def _entropies(grams: tuple[Any, ...], alpha: Any, method: str, who: str) -> tor
 def conditional_entropy(
     a: Any, b: Any, *, alpha: float = 1.01, method: str = "exact"
 ) -> torch.Tensor:
-    """Conditional entropy ``S_alpha(A | B) = S_alpha(A, B) - S_alpha(B)``, in bits."""
+    """Conditional entropy ``S_alpha(A | B) = S_alpha(A, B) - S_alpha(B)``, in bits.
+
+    Example:
+        >>> import torch
+        >>> from infoplane import conditional_entropy, label_gram
+        >>> k_a = label_gram(torch.tensor([0, 0, 1, 1]))
+        >>> k_b = label_gram(torch.tensor([0, 1, 0, 1]))  # independent of a
+        >>> round(float(conditional_entropy(k_a, k_b, alpha=1)), 4)  # S(A | B) = S(A)
+        1.0
+    """
     s = _entropies((a, b), alpha, method, "conditional_entropy")
     return s[2] - s[1]
 
@@ -328,12 +226,32 @@ def mutual_information(
     ``I_2 = log2(0.96)``); the value is returned as computed, not clipped.
     Note ``I(T; T) != S(T)`` for Gaussian kernels (``A o A`` is the kernel of width
     ``sigma / sqrt(2)``); for the label indicator kernel ``I(Y; Y) = S(Y)``.
+
+    Example:
+        >>> import torch
+        >>> from infoplane import label_gram, mutual_information
+        >>> k_a = label_gram(torch.tensor([0, 0, 1, 1]))
+        >>> round(float(mutual_information(k_a, k_a, alpha=1)), 4)  # I(A; A) = S(A)
+        1.0
+        >>> k_x = label_gram(torch.tensor([0, 0, 0, 1]))
+        >>> k_y = label_gram(torch.tensor([0, 0, 1, 0]))
+        >>> round(float(mutual_information(k_x, k_y, alpha=2)), 4)  # log2(0.96)
+        -0.0589
     """
     s = _entropies((a, b), alpha, method, "mutual_information")
     return s[0] + s[1] - s[2]
 
 
 def total_correlation(*grams: Any, alpha: float = 1.01, method: str = "exact") -> torch.Tensor:
-    """Total correlation ``sum_l S_alpha(A_l) - S_alpha(A_1, ..., A_L)``, in bits."""
+    """Total correlation ``sum_l S_alpha(A_l) - S_alpha(A_1, ..., A_L)``, in bits.
+
+    Example:
+        >>> import torch
+        >>> from infoplane import label_gram, total_correlation
+        >>> k_a = label_gram(torch.tensor([0, 0, 1, 1]))
+        >>> k_b = label_gram(torch.tensor([0, 1, 0, 1]))
+        >>> round(float(total_correlation(k_a, k_a, k_b, alpha=1)), 4)  # 1 + 1 + 1 - 2 bits
+        1.0
+    """
     s = _entropies(grams, alpha, method, "total_correlation")
     return s[:-1].sum(dim=0) - s[-1]

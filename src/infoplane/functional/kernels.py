@@ -17,8 +17,7 @@ from typing import Any
 
 import torch
 
-from infoplane.errors import InvalidInputError, InvalidTypeError
-from infoplane.functional._validation import (
+from infoplane._validation import (
     DEFAULT_DTYPE,
     as_tensor,
     check_floating_data,
@@ -27,11 +26,12 @@ from infoplane.functional._validation import (
     check_integer,
     check_positive_scalar,
 )
+from infoplane.errors import InvalidInputError, InvalidTypeError
 
 #: Column chunk of the upcast, translated samples on CPU, in elements (16 MiB of float64), in one
 #: buffer reused for every chunk. A product split into many small ones runs as many parallel
 #: regions, each of which waits for every thread: when another process holds a core that costs
-#: a scheduler time slice per region (the former 1 MiB chunks made the Gram 10x slower than one
+#: a scheduler time slice per region (with 1 MiB chunks the Gram takes up to 10x as long as one
 #: product on a busy 2-core CPU). Above about 32 MiB, on the other hand, the C allocator maps
 #: fresh pages for every call, and faulting them in costs as much as the upcast itself.
 _CHUNK_ELEMENTS = 1 << 21
@@ -46,8 +46,8 @@ _WHOLE_ELEMENTS = 1 << 25
 _FINISH_BLOCK = 256
 
 
-def _exp_range(dtype: torch.dtype) -> tuple[float, float]:
-    """``(low, floor)`` of :func:`_exp_flushed` in ``dtype``: exponents are clamped at ``low`` =
+def exp_range(dtype: torch.dtype) -> tuple[float, float]:
+    """``(low, floor)`` of :func:`exp_flushed` in ``dtype``: exponents are clamped at ``low`` =
     ``ln(tiny) + 1`` (-707.4 in float64, -86.3 in float32 and half precision, whose smallest
     subnormal is far above ``exp(low)``) and results up to ``floor`` (just above ``exp(low)``,
     1.2e-307 in float64) are set to zero.
@@ -71,12 +71,12 @@ def _samples(x: Any, who: str, name: str = "x") -> tuple[torch.Tensor, float]:
     return x.reshape(x.shape[0], -1), magnitude
 
 
-def _flatten_samples(x: Any, who: str, name: str = "x") -> torch.Tensor:
+def flatten_samples(x: Any, who: str, name: str = "x") -> torch.Tensor:
     """Validate a batch ``[N, ...]`` and return it as ``[N, D]`` (dtype unchanged)."""
     return _samples(x, who, name)[0]
 
 
-def _tracks_grad(x: torch.Tensor) -> bool:
+def tracks_grad(x: torch.Tensor) -> bool:
     return torch.is_grad_enabled() and x.requires_grad  # under no_grad: no tensor call
 
 
@@ -102,7 +102,7 @@ def _translated_product(
     n, d = x2d.shape
     chunk = _chunk_columns(x2d)
     origin = x2d[0].to(dtype)
-    if _tracks_grad(x2d):
+    if tracks_grad(x2d):
         gram = torch.zeros((n, n), dtype=dtype, device=x2d.device)
         for start in range(0, d, chunk):
             block = x2d[:, start : start + chunk].to(dtype) - origin[start : start + chunk]
@@ -125,7 +125,9 @@ def _translated_product(
     return gram
 
 
-def _squared_distances(x2d: torch.Tensor, dtype: torch.dtype = DEFAULT_DTYPE) -> torch.Tensor:
+def squared_distances_of_rows(
+    x2d: torch.Tensor, dtype: torch.dtype = DEFAULT_DTYPE
+) -> torch.Tensor:
     """Pairwise squared Euclidean distances of ``[N, D]`` rows as ``[N, N]`` in ``dtype``.
 
     Uses ``||a||^2 + ||b||^2 - 2 a.b`` on one matrix product of the data translated by its first
@@ -136,7 +138,7 @@ def _squared_distances(x2d: torch.Tensor, dtype: torch.dtype = DEFAULT_DTYPE) ->
     on an accelerator). Differentiable when ``x2d`` requires grad (then without in-place steps,
     with two ``[N, N]`` temporaries).
     """
-    if _tracks_grad(x2d):
+    if tracks_grad(x2d):
         gram = _translated_product(x2d, dtype)
         sq = torch.diagonal(gram)
         # (sq_i + sq_j) - (g_ij + g_ji): exactly symmetric, since both sums commute bitwise
@@ -144,16 +146,16 @@ def _squared_distances(x2d: torch.Tensor, dtype: torch.dtype = DEFAULT_DTYPE) ->
         d2 = (sq[:, None] + sq[None, :]) - (gram + gram.T)
         eye = torch.eye(d2.shape[0], dtype=torch.bool, device=d2.device)
         return d2.clamp(min=0.0).masked_fill(eye, 0.0)
-    return _squared_distances_of([x2d], dtype)[0]
+    return stacked_squared_distances([x2d], dtype)[0]
 
 
-def _squared_distances_of(
+def stacked_squared_distances(
     flat: Sequence[torch.Tensor], dtype: torch.dtype = DEFAULT_DTYPE, *, sigma: float | None = None
 ) -> torch.Tensor:
-    """:func:`_squared_distances` of several ``[N, D_m]`` batches of the same N (no grad):
+    """:func:`squared_distances_of_rows` of several ``[N, D_m]`` batches of the same N (no grad):
     ``[M, N, N]``, each product written in place and the distances formed in one batched pass
     (the same bits as one call each). With ``sigma`` the result is the Gaussian Gram of that
-    width instead (:func:`_exp_flushed`), made in the same pass."""
+    width instead (:func:`exp_flushed`), made in the same pass."""
     n = flat[0].shape[0]
     grams = torch.empty((len(flat), n, n), dtype=dtype, device=flat[0].device)
     for m, x2d in enumerate(flat):
@@ -184,17 +186,17 @@ def _finish_block(
     if diagonal:
         torch.diagonal(d2, dim1=-2, dim2=-1).zero_()
     if scale is not None:
-        _exp_flushed(d2.div_(scale))
+        exp_flushed(d2.div_(scale))
     if not diagonal:
         lower.copy_(d2.transpose(-1, -2))
 
 
-def _exp_flushed(z: torch.Tensor) -> torch.Tensor:
+def exp_flushed(z: torch.Tensor) -> torch.Tensor:
     """``exp(z)`` of exponents ``z <= 0`` with results below about ``e * tiny`` of the dtype
-    (1.2e-307 in float64) set to zero (:func:`_exp_range`): in place without grad tracking,
+    (1.2e-307 in float64) set to zero (:func:`exp_range`): in place without grad tracking,
     else differentiably out of place. The clamp keeps CPU's ``exp`` on its fast path."""
-    low, floor = _exp_range(z.dtype)
-    if _tracks_grad(z):
+    low, floor = exp_range(z.dtype)
+    if tracks_grad(z):
         return torch.threshold(torch.exp(z.clamp(min=low)), floor, 0.0)
     return torch.threshold_(z.clamp_(min=low).exp_(), floor, 0.0)
 
@@ -220,18 +222,25 @@ def squared_distances(x: Any, *, dtype: torch.dtype = DEFAULT_DTYPE) -> torch.Te
 
     Raises:
         InvalidInputError: when the squared distances would overflow ``dtype``.
+
+    Example:
+        >>> import torch
+        >>> from infoplane import squared_distances
+        >>> x = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 4.0]])
+        >>> squared_distances(x).tolist()
+        [[0.0, 25.0, 16.0], [25.0, 0.0, 9.0], [16.0, 9.0, 0.0]]
     """
     who = "squared_distances"
     dtype = check_floating_dtype(dtype, who)
     x2d, magnitude = _samples(x, who)
     _check_distances_fit(magnitude, x2d.shape[1], dtype, who)
-    return _squared_distances(x2d, dtype)
+    return squared_distances_of_rows(x2d, dtype)
 
 
-def _gram_from_squared_distances(d2: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
-    """``exp(-d2 / (2 sigma^2))`` (:func:`_exp_flushed`) into a new tensor; ``sigma`` may be a
+def gram_from_squared_distances(d2: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+    """``exp(-d2 / (2 sigma^2))`` (:func:`exp_flushed`) into a new tensor; ``sigma`` may be a
     0-d tensor (no host synchronisation)."""
-    return _exp_flushed(d2 / (-2.0 * sigma * sigma))
+    return exp_flushed(d2 / (-2.0 * sigma * sigma))
 
 
 def _in_direct_range(magnitude: float, sigma: float, d: int, dtype: torch.dtype) -> bool:
@@ -257,8 +266,8 @@ def _scaled_gram(x2d: torch.Tensor, magnitude: float, sigma: float) -> torch.Ten
     e = max(-1000, min(1000, math.frexp(magnitude)[1]))
     mantissa, exponent = math.frexp(sigma)
     r = math.ldexp(1.0 / mantissa, max(-1000, min(1000, e - exponent)))
-    d2 = _squared_distances(x2d.to(DEFAULT_DTYPE) * math.ldexp(1.0, -e), DEFAULT_DTYPE)
-    return _exp_flushed(d2 * r * (-0.5 * r))
+    d2 = squared_distances_of_rows(x2d.to(DEFAULT_DTYPE) * math.ldexp(1.0, -e), DEFAULT_DTYPE)
+    return exp_flushed(d2 * r * (-0.5 * r))
 
 
 def gaussian_gram(x: Any, sigma: Any, *, dtype: torch.dtype = DEFAULT_DTYPE) -> torch.Tensor:
@@ -287,6 +296,17 @@ def gaussian_gram(x: Any, sigma: Any, *, dtype: torch.dtype = DEFAULT_DTYPE) -> 
         float32 for half precision, below its subnormals) are returned as 0, never as subnormal
         numbers: on CPU those cost torch's ``exp`` 20-300 times as much, and no entropy can see
         them beside the unit diagonal.
+
+    Example:
+        >>> import torch
+        >>> from infoplane import gaussian_gram
+        >>> k = gaussian_gram(torch.tensor([[0.0], [1.0], [3.0]]), sigma=1.0)
+        >>> k.shape, k.dtype
+        (torch.Size([3, 3]), torch.float64)
+        >>> k.diagonal().tolist()
+        [1.0, 1.0, 1.0]
+        >>> round(float(k[0, 1]), 4), round(float(k[0, 2]), 4)  # exp(-1 / 2), exp(-9 / 2)
+        (0.6065, 0.0111)
     """
     who = "gaussian_gram"
     dtype = check_floating_dtype(dtype, who)
@@ -294,14 +314,14 @@ def gaussian_gram(x: Any, sigma: Any, *, dtype: torch.dtype = DEFAULT_DTYPE) -> 
     s = check_positive_scalar(sigma, "sigma", who)
     if not _in_direct_range(magnitude, s, x2d.shape[1], dtype):
         return _scaled_gram(x2d, magnitude, s).to(dtype)
-    if _tracks_grad(x2d):
-        return _gram_from_squared_distances(_squared_distances(x2d, dtype), s)
+    if tracks_grad(x2d):
+        return gram_from_squared_distances(squared_distances_of_rows(x2d, dtype), s)
     # in place, block by block (no second [N, N] buffer); the same arithmetic as
-    # _gram_from_squared_distances, so both paths give identical bits
-    return _squared_distances_of([x2d], dtype, sigma=s)[0]
+    # gram_from_squared_distances, so both paths give identical bits
+    return stacked_squared_distances([x2d], dtype, sigma=s)[0]
 
 
-def _labels_to_ids(y: Any, who: str, num_classes: int | None = None) -> torch.Tensor:
+def label_ids(y: Any, who: str, num_classes: int | None = None) -> torch.Tensor:
     """Return integer class ids ``[N]`` from ids ``[N]`` or one-hot/probability rows ``[N, K]``."""
     y = as_tensor(y, "y", who)
     if y.dim() == 2:
@@ -385,13 +405,22 @@ def label_gram(
 
     Returns:
         ``[N, N]`` matrix on the device of ``y``.
+
+    Example:
+        >>> import torch
+        >>> from infoplane import label_gram
+        >>> label_gram(torch.tensor([0, 0, 1])).tolist()
+        [[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+        >>> k = label_gram(torch.tensor([0, 0, 1]), sigma=1.0)
+        >>> round(float(k[0, 2]), 4)  # exp(-1 / sigma^2) between classes
+        0.3679
     """
     who = "label_gram"
     dtype = check_floating_dtype(dtype, who)
     if num_classes is not None:
         num_classes = check_integer(num_classes, "num_classes", who)
     s = None if sigma is None else check_positive_scalar(sigma, "sigma", who)
-    ids = _labels_to_ids(y, who, num_classes)
+    ids = label_ids(y, who, num_classes)
     same = ids[:, None] == ids[None, :]
     if s is None:
         return same.to(dtype)
@@ -400,7 +429,7 @@ def label_gram(
     return torch.where(same, one, torch.full_like(one, between))
 
 
-def _normalize(gram: torch.Tensor) -> torch.Tensor:
+def trace_normalized(gram: torch.Tensor) -> torch.Tensor:
     """``K_ij / (N sqrt(K_ii K_jj))`` for a validated ``[..., N, N]`` Gram (no checks)."""
     n = gram.shape[-1]
     inv = torch.diagonal(gram, dim1=-2, dim2=-1).rsqrt()
@@ -408,7 +437,7 @@ def _normalize(gram: torch.Tensor) -> torch.Tensor:
     return (gram * inv[..., :, None]).mul_(inv[..., None, :]).div_(n)
 
 
-def _unit_diagonal(gram: torch.Tensor) -> torch.Tensor:
+def unit_diagonal(gram: torch.Tensor) -> torch.Tensor:
     """``K_ij / sqrt(K_ii K_jj)``: entries in [-1, 1], so Hadamard products do not underflow."""
     inv = torch.diagonal(gram, dim1=-2, dim2=-1).rsqrt()
     return gram * inv[..., :, None] * inv[..., None, :]
@@ -423,5 +452,14 @@ def normalize_gram(gram: Any) -> torch.Tensor:
     Returns:
         ``A`` with ``tr(A) = 1``, in float64 (or the input's dtype if wider). Normalizing an
         already normalized Gram returns it unchanged.
+
+    Example:
+        >>> import torch
+        >>> from infoplane import normalize_gram
+        >>> a = normalize_gram(torch.tensor([[4.0, 2.0], [2.0, 1.0]]))
+        >>> a.tolist()
+        [[0.5, 0.5], [0.5, 0.5]]
+        >>> float(a.trace())
+        1.0
     """
-    return _normalize(check_gram(gram, "normalize_gram"))
+    return trace_normalized(check_gram(gram, "normalize_gram"))

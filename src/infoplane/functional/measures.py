@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from infoplane.functional.entropy import _entropy_from_eigenvalues, _entropy_of_normalized
+from infoplane.functional.spectrum import entropy_from_eigenvalues, entropy_of_normalized
 
 
 def _class_layout(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
@@ -88,16 +88,16 @@ def _indicator_entropies(
     for normalized ``matrices`` ``[R, N, N]``, the diagonal blocks ``[L, K, n, n]`` of L
     normalized block-diagonal matrices and class frequencies ``p`` ``[K]``.
 
-    The spectra go through one :func:`_entropy_from_eigenvalues` pass: its dozen element-wise
+    The spectra go through one :func:`entropy_from_eigenvalues` pass: its dozen element-wise
     operations cost more than the arithmetic at these sizes. Rows are zero-padded to one
     length (zero eigenvalues add nothing) and each keeps its own rank tolerance. At
     ``alpha = 2`` no eigenvalues are needed.
     """
     if alpha == 2.0:
         return (
-            _entropy_of_normalized(matrices, alpha),
-            _entropy_of_normalized(blocks, alpha, blocks=True),
-            _entropy_from_eigenvalues(p, alpha),
+            entropy_of_normalized(matrices, alpha),
+            entropy_of_normalized(blocks, alpha, blocks=True),
+            entropy_from_eigenvalues(p, alpha),
         )
     spectra = [
         torch.linalg.eigvalsh(matrices),
@@ -115,7 +115,7 @@ def _indicator_entropies(
         sizes += [float(x.shape[1])] * x.shape[0]
         at += x.shape[0]
     size = torch.tensor(sizes, dtype=lam.dtype)[:, None]
-    s = _entropy_from_eigenvalues(lam, alpha, size=_to_device(size, lam.device))
+    s = entropy_from_eigenvalues(lam, alpha, size=_to_device(size, lam.device))
     r, num_layers = matrices.shape[0], blocks.shape[0]
     return s[:r], s[r : r + num_layers], s[-1]
 
@@ -152,7 +152,7 @@ def plane_step(
         (k_y[None], k_t),
         (k_y[None], None),
     ]
-    s = _entropy_of_normalized(_scaled(entries), alpha)
+    s = entropy_of_normalized(_scaled(entries), alpha)
     h_x = s[0]
     h_t = s[1 : 1 + num_layers]
     return {

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from infoplane._validation import check_integer
 from infoplane.errors import InvalidParameterError
-from infoplane.functional._validation import check_integer
 
 
 class PlaneCallbackOptions:

@@ -36,11 +36,11 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import move_data_to_device
 
 from infoplane import distributed as ddp
-from infoplane.functional._validation import check_integer
+from infoplane._validation import check_integer
 from infoplane.integrations import PlaneCallbackOptions
 from infoplane.loggers import Logger, TensorBoardLogger, make_logger, scalars
-from infoplane.plane import InformationPlane
 from infoplane.schema import RunDir
+from infoplane.tracker._plane import InformationPlane
 
 #: The split of the records measured on the validation dataloader.
 VAL_SPLIT = "val"

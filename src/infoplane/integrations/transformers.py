@@ -32,8 +32,8 @@ from transformers import TrainerCallback
 
 from infoplane.inputs import to_device
 from infoplane.integrations import PlaneCallbackOptions
-from infoplane.plane import InformationPlane
 from infoplane.schema import RunDir
+from infoplane.tracker._plane import InformationPlane
 
 #: The splits of the records: the fixed training batch and the evaluation dataloader.
 TRAIN_SPLIT = "train"

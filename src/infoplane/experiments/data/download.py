@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from infoplane._validation import check_integer
 from infoplane.errors import DataError, InvalidParameterError
 from infoplane.experiments.data.registry import FileSpec
 from infoplane.experiments.data.verify import file_digest
-from infoplane.functional._validation import check_integer
 from infoplane.io import atomic_open
 from infoplane.progress import progress_bar
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from infoplane._validation import check_integer
 from infoplane.errors import DataError, InvalidParameterError, InvalidTypeError
 from infoplane.experiments.data.download import (
     DEFAULT_TIMEOUT,
@@ -43,7 +44,6 @@ from infoplane.experiments.data.registry import (
 )
 from infoplane.experiments.data.splits import DatasetSplits, to_images
 from infoplane.experiments.data.verify import read_cifar_archive, read_cifar_folder, read_idx_file
-from infoplane.functional._validation import check_integer
 
 logger = logging.getLogger(__name__)
 

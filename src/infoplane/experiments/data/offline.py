@@ -8,10 +8,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from infoplane._validation import check_integer
 from infoplane.errors import DataError, InvalidParameterError
 from infoplane.experiments.data.registry import DIGIT_CLASSES
 from infoplane.experiments.data.splits import DatasetSplits
-from infoplane.functional._validation import check_integer
 
 _WHO = "load_dataset"
 

@@ -13,13 +13,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from infoplane._validation import check_floating_data, check_positive_scalar
 from infoplane.capture import layer_names
 from infoplane.errors import (
     InvalidParameterError,
     InvalidTypeError,
     LayerNotFoundError,
 )
-from infoplane.functional._validation import check_floating_data, check_positive_scalar
 from infoplane.schema import CONTROLS
 from infoplane.widths import WidthRule, make_width_rule
 

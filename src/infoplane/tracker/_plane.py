@@ -22,6 +22,10 @@ import torch
 from torch import nn
 
 from infoplane import distributed as ddp
+from infoplane._validation import (
+    check_alpha,
+    check_integer,
+)
 from infoplane._version import __version__
 from infoplane.capture import (
     default_layers,
@@ -31,15 +35,12 @@ from infoplane.errors import (
     InvalidParameterError,
     InvalidTypeError,
 )
-from infoplane.functional._validation import (
-    check_alpha,
-    check_integer,
-)
 from infoplane.history import History
 from infoplane.inputs import LABELS_KEY
 from infoplane.loggers import make_logger
-from infoplane.measurement import BatchMeasurer, LabelKernel
-from infoplane.options import (
+from infoplane.schema import CONTROLS, SE_QUANTITIES
+from infoplane.tracker._measurer import BatchMeasurer, LabelKernel
+from infoplane.tracker._options import (
     check_controls,
     check_fixed_widths,
     check_label_kernel,
@@ -47,10 +48,9 @@ from infoplane.options import (
     check_x_layer,
     layer_rules,
 )
-from infoplane.probe import ProbeAccumulator
-from infoplane.reader import LayerReader
-from infoplane.recorder import Recorder, Result
-from infoplane.schema import CONTROLS, SE_QUANTITIES
+from infoplane.tracker._probe import ProbeAccumulator
+from infoplane.tracker._reader import LayerReader
+from infoplane.tracker._recorder import Recorder, Result
 from infoplane.widths import make_width_rule
 
 
@@ -69,7 +69,7 @@ class InformationPlane:
             the paper presets use 1, the von Neumann entropy).
         x_width: width rule of the input kernel: a positive number (the paper: 8 / sqrt(2) on
             MNIST scaled to [0, 1]), or ``"median"`` (default), ``"knn"``, ``"silverman"``,
-            ``"scott"``, ``"alignment"``, or a :class:`~infoplane.bandwidth.WidthRule`.
+            ``"scott"``, ``"alignment"``, or a :class:`~infoplane.widths.WidthRule`.
         width: width rule of every layer (the same choices; default ``"alignment"``, the paper's
             label-alignment rule with a moving average, one state per layer), or a mapping
             ``{layer: rule}`` (layers not in it use ``"alignment"``).

@@ -17,12 +17,12 @@ from typing import Any
 import torch
 
 from infoplane import distributed as ddp
+from infoplane._validation import all_finite
 from infoplane.errors import LayerNotFoundError, NonFiniteActivationError
-from infoplane.functional._validation import all_finite
 from infoplane.functional.kernels import (
-    _gram_from_squared_distances,
-    _squared_distances_of,
+    gram_from_squared_distances,
     label_gram,
+    stacked_squared_distances,
 )
 from infoplane.functional.measures import plane_step, plane_step_with_controls
 from infoplane.schema import CONTROL_FIELDS, ESTIMATES
@@ -179,8 +179,8 @@ class BatchMeasurer:
         sigma = batch_widths(rules, d2, dims, y_gram, step=step, update=update)
         if update and ddp.is_distributed():
             sigma = ddp.broadcast(sigma)  # identical widths on every rank, by construction
-        k_x = _gram_from_squared_distances(d2_x, sigma[0])
-        k_t = _gram_from_squared_distances(d2_t, sigma[1:, None, None])
+        k_x = gram_from_squared_distances(d2_x, sigma[0])
+        k_t = gram_from_squared_distances(d2_t, sigma[1:, None, None])
         null = (
             self._permutations(k_x.shape[0], split, ids.device) if "null" in self.controls else None
         )
@@ -224,10 +224,8 @@ class BatchMeasurer:
             # Probe batches differ across ranks: hold rank 0's widths everywhere.
             self.fixed[split] = ddp.broadcast(held)
         held = self.fixed[split].to(sigma.device)
-        k_x = (
-            None if self._holds_input_width(split) else _gram_from_squared_distances(d2_x, held[0])
-        )
-        return k_x, _gram_from_squared_distances(d2_t, held[1:, None, None])
+        k_x = None if self._holds_input_width(split) else gram_from_squared_distances(d2_x, held[0])
+        return k_x, gram_from_squared_distances(d2_t, held[1:, None, None])
 
     def _holds_input_width(self, split: str) -> bool:
         """True when the input's held width is the estimate's at every step: a fixed input
@@ -295,7 +293,7 @@ def _distances(x: torch.Tensor, acts: Mapping[str, torch.Tensor]) -> tuple[torch
     """Squared distances ``[1 + L, N, N]`` of the input and of every layer (input first), and
     the flattened dimension of each."""
     flat = [t.reshape(t.shape[0], -1) for t in (x, *acts.values())]
-    return _squared_distances_of(flat), [t.shape[1] for t in flat]
+    return stacked_squared_distances(flat), [t.shape[1] for t in flat]
 
 
 __all__ = ["BatchMeasurer", "LabelKernel", "WidthState", "nonfinite_layers"]

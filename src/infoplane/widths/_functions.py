@@ -5,7 +5,7 @@ Wickstrøm et al. (arXiv:1909.11396) used ``exp(-d^2 / sigma^2)``: divide their 
 to get ours (their input width 8 on MNIST in [0, 1] is 8 / sqrt(2) ~ 5.657 here).
 
 Pure functions of a batch (no state; the rules applied step after step, with their moving
-averages, live in :mod:`infoplane.widths`):
+averages, live beside them in :mod:`infoplane.widths`):
 
 * :func:`median_distance` -- the median pairwise distance (the "median heuristic"; for an even
   number of pairs the mean of the two middle distances, as ``numpy.median``).
@@ -38,20 +38,20 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from infoplane.errors import InvalidInputError, InvalidParameterError
-from infoplane.functional._validation import (
+from infoplane._validation import (
     as_tensor,
     check_gram,
     check_integer,
     check_positive_scalar,
     check_same_device,
 )
+from infoplane.errors import InvalidInputError, InvalidParameterError
 from infoplane.functional.kernels import (
-    _exp_flushed,
-    _exp_range,
-    _flatten_samples,
-    _squared_distances,
-    _tracks_grad,
+    exp_flushed,
+    exp_range,
+    flatten_samples,
+    squared_distances_of_rows,
+    tracks_grad,
 )
 
 #: Elements of the [candidates, pairs] matrix evaluated at once by the alignment search.
@@ -132,7 +132,7 @@ def _median(values: torch.Tensor) -> torch.Tensor:
     return 0.5 * (values.kthvalue(m // 2).values + upper)
 
 
-def _median_from_sq(d2: torch.Tensor) -> torch.Tensor:
+def median_from_sq(d2: torch.Tensor) -> torch.Tensor:
     return _positive_or_fallback(
         _median(_upper_pairs(d2).sqrt()),
         "median_distance",
@@ -141,7 +141,7 @@ def _median_from_sq(d2: torch.Tensor) -> torch.Tensor:
     )
 
 
-def _knn_from_sq(d2: torch.Tensor, k: int) -> torch.Tensor:
+def knn_from_sq(d2: torch.Tensor, k: int) -> torch.Tensor:
     n = d2.shape[0]
     masked = d2 + torch.diag(torch.full((n,), math.inf, dtype=d2.dtype, device=d2.device))
     kth = masked.kthvalue(k, dim=1).values.sqrt()
@@ -160,14 +160,14 @@ def _pooled_std_from_sq(d2: torch.Tensor, dim: int) -> torch.Tensor:
     return (total_var / dim).sqrt()
 
 
-def _silverman_from_sq(d2: torch.Tensor, dim: int) -> torch.Tensor:
+def silverman_from_sq(d2: torch.Tensor, dim: int) -> torch.Tensor:
     n = d2.shape[0]
     factor = (4.0 / ((dim + 2.0) * n)) ** (1.0 / (dim + 4.0))
     why = "the pooled standard deviation underflows to 0"
     return _positive_or_fallback(_pooled_std_from_sq(d2, dim) * factor, "silverman", d2, why)
 
 
-def _scott_from_sq(d2: torch.Tensor, dim: int) -> torch.Tensor:
+def scott_from_sq(d2: torch.Tensor, dim: int) -> torch.Tensor:
     n = d2.shape[0]
     why = "the pooled standard deviation underflows to 0"
     std = _pooled_std_from_sq(d2, dim)
@@ -194,11 +194,11 @@ def candidate_grid(
     who = "candidate_grid"
     sq_dists = _check_sq_dists(sq_dists, who)
     num = check_integer(num, "num", who)
-    low, high = _check_range(low, high, who)
+    low, high = check_range(low, high, who)
     return _candidate_grid(sq_dists, num, low, high)
 
 
-def _check_range(low: Any, high: Any, who: str) -> tuple[float, float]:
+def check_range(low: Any, high: Any, who: str) -> tuple[float, float]:
     low = check_positive_scalar(low, "low", who)
     high = check_positive_scalar(high, "high", who)
     if high < low:
@@ -227,10 +227,10 @@ def _check_sq_dists(sq_dists: Any, who: str) -> torch.Tensor:
 
 
 def _candidate_grid(sq_dists: torch.Tensor, num: int, low: float, high: float) -> torch.Tensor:
-    return _relative_grid(_upper_pairs(sq_dists).sqrt().mean(), num, low, high)
+    return relative_grid(_upper_pairs(sq_dists).sqrt().mean(), num, low, high)
 
 
-def _relative_grid(mean: torch.Tensor, num: int, low: float, high: float) -> torch.Tensor:
+def relative_grid(mean: torch.Tensor, num: int, low: float, high: float) -> torch.Tensor:
     """``linspace(low, high, num) * mean / sqrt(2)``, with ``mean`` taken as 1.0 if it is 0."""
     mean = torch.where(mean > 0, mean, torch.ones_like(mean))
     grid = torch.linspace(low, high, num, dtype=mean.dtype, device=mean.device)
@@ -259,17 +259,17 @@ def authors_grid(sq_dists: Any, num: int = 100) -> torch.Tensor:
     """
     who = "authors_grid"
     d2 = _check_sq_dists(sq_dists, who)
-    return _authors_grid(
-        _mean_distance_all(_upper_pairs(d2).sqrt(), d2.shape[0]), check_integer(num, "num", who)
+    return authors_grid_from_mean(
+        mean_distance_all(_upper_pairs(d2).sqrt(), d2.shape[0]), check_integer(num, "num", who)
     )
 
 
-def _mean_distance_all(pair_distances: torch.Tensor, n: int) -> torch.Tensor:
+def mean_distance_all(pair_distances: torch.Tensor, n: int) -> torch.Tensor:
     """Mean of the ``N x N`` distance matrix, zero diagonal included, from its upper pairs."""
     return pair_distances.sum() * (2.0 / (n * n))
 
 
-def _authors_grid(mean: torch.Tensor, num: int) -> torch.Tensor:
+def authors_grid_from_mean(mean: torch.Tensor, num: int) -> torch.Tensor:
     """``linspace(0.3, 10 mean, num) / sqrt(2)`` in increasing order, without host syncs."""
     low = torch.full_like(mean, AUTHORS_LOW)
     top = AUTHORS_HIGH * mean
@@ -279,7 +279,7 @@ def _authors_grid(mean: torch.Tensor, num: int) -> torch.Tensor:
     return torch.where(top >= low, grid, grid.flip(0)) / _SQRT2
 
 
-class _Pairs(NamedTuple):
+class Pairs(NamedTuple):
     """What the alignment of every candidate needs, over the ``P = N (N - 1) / 2`` pairs
     ``i < j``, for ``M`` problems (layers) sharing one label Gram."""
 
@@ -290,7 +290,7 @@ class _Pairs(NamedTuple):
     y_norm: torch.Tensor  # 0-d, ||K_Y||_F
 
 
-def _pairs(d2: torch.Tensor, y_gram: torch.Tensor) -> _Pairs:
+def label_pairs(d2: torch.Tensor, y_gram: torch.Tensor) -> Pairs:
     """The pairs of one ``[N, N]`` matrix of squared distances, or of ``[M, N, N]``, with the
     label Gram they share."""
     n = d2.shape[-1]
@@ -298,11 +298,11 @@ def _pairs(d2: torch.Tensor, y_gram: torch.Tensor) -> _Pairs:
     yv = _upper_pairs(y_gram).to(d2.dtype)
     y_diag = torch.diagonal(y_gram).to(d2.dtype)
     y_norm = (y_diag.square().sum() + 2.0 * yv.square().sum()).sqrt()
-    return _Pairs(n, sq, yv, y_diag.sum(), y_norm)
+    return Pairs(n, sq, yv, y_diag.sum(), y_norm)
 
 
 def _evaluate(
-    pairs: _Pairs, sigmas: torch.Tensor, rows: torch.Tensor | None = None, *, slopes: bool = False
+    pairs: Pairs, sigmas: torch.Tensor, rows: torch.Tensor | None = None, *, slopes: bool = False
 ) -> torch.Tensor:
     """``[<K_s, K_Y>_F, ||K_s||_F^2]`` for every candidate ``s = sigmas[m, c]`` of problem
     ``rows[m]`` (all problems when ``rows`` is None): ``[2, M, C]``, over chunks of candidates.
@@ -316,7 +316,7 @@ def _evaluate(
     exponent = (-0.5 / (sigmas * sigmas))[:, :, None]  # [M, C, 1]: every chunk's at once
     by_row, by_col = sq[:, None, :], sq[:, :, None]
     # with autograd (kernel_alignment of a tensor that requires grad): no shared buffer
-    work = None if _tracks_grad(exponent) or _tracks_grad(sq) else _scratch(2 * m * chunk * p, sq)
+    work = None if tracks_grad(exponent) or tracks_grad(sq) else _scratch(2 * m * chunk * p, sq)
     flush = _reaches_slow_exp(sq, exponent)
     sums = []  # per chunk: the sums over the pairs i < j
     for e in exponent.split(chunk, dim=1):
@@ -325,7 +325,7 @@ def _evaluate(
         else:  # k and k^2 of the chunk written into the scratch buffer
             size = m * e.shape[1] * p
             k = torch.mul(by_row, e, out=work[:size].view(m, e.shape[1], p))
-        k = _exp_flushed(k) if flush else k.exp_()  # in place on a fresh product or the buffer
+        k = exp_flushed(k) if flush else k.exp_()  # in place on a fresh product or the buffer
         kk = k * k if work is None else torch.mul(k, k, out=work[size : 2 * size].view_as(k))
         parts = [k @ pairs.y, kk.sum(dim=2)]
         if slopes:
@@ -344,13 +344,13 @@ def _evaluate(
 
 def _reaches_slow_exp(sq: torch.Tensor, exponent: torch.Tensor) -> bool:
     """Whether some kernel value ``exp(e d^2)`` of these candidates falls below the range of
-    CPU's fast ``exp`` (:func:`~infoplane.functional.kernels._exp_range`); on other devices
+    CPU's fast ``exp`` (:func:`~infoplane.functional.kernels.exp_range`); on other devices
     True, which costs two element-wise passes and no host synchronisation. The values are the
     same either way."""
     if sq.device.type != "cpu":
         return True
     lowest = exponent.amin(dim=(1, 2)) * sq.amax(dim=1)  # per problem: smallest e, largest d^2
-    return float(lowest.min()) < _exp_range(sq.dtype)[0]
+    return float(lowest.min()) < exp_range(sq.dtype)[0]
 
 
 #: Per thread, a reused CPU buffer for the search's evaluations (at most
@@ -372,14 +372,14 @@ def _scratch(numel: int, like: torch.Tensor) -> torch.Tensor:
     return buffers[like.dtype][:numel]
 
 
-def _chunk(pairs: _Pairs, problems: int = 1) -> int:
+def _chunk(pairs: Pairs, problems: int = 1) -> int:
     """Candidates per problem evaluated at once: about a cache-sized ``[problems, candidates,
     pairs]`` block."""
     limit = _CPU_ALIGN_CHUNK_ELEMENTS if pairs.sq.device.type == "cpu" else _ALIGN_CHUNK_ELEMENTS
     return max(1, limit // max(1, problems * pairs.sq.shape[1]))
 
 
-def _alignment(pairs: _Pairs, values: torch.Tensor) -> torch.Tensor:
+def _alignment(pairs: Pairs, values: torch.Tensor) -> torch.Tensor:
     """Alignments from the rows of :func:`_evaluate`."""
     return values[0] / (values[1].sqrt() * pairs.y_norm)
 
@@ -388,11 +388,11 @@ def _alignment_from_sq(
     d2: torch.Tensor, y_gram: torch.Tensor, sigmas: torch.Tensor
 ) -> torch.Tensor:
     """Kernel alignment ``<K_s, K_Y>_F / (||K_s||_F ||K_Y||_F)`` for every candidate ``s``."""
-    pairs = _pairs(d2, y_gram)
+    pairs = label_pairs(d2, y_gram)
     return _alignment(pairs, _evaluate(pairs, sigmas[None]))[0]
 
 
-def _margin(pairs: _Pairs) -> float:
+def _margin(pairs: Pairs) -> float:
     """Relative rounding allowance: ``16 (P + 1024) eps`` for ``P`` pairs."""
     return 1.0 + 16.0 * (pairs.sq.shape[1] + 1024) * torch.finfo(pairs.sq.dtype).eps
 
@@ -404,18 +404,18 @@ def _first_best(align: torch.Tensor, margin: float) -> torch.Tensor:
     return (align * margin >= best).to(align.dtype).argmax(dim=-1)
 
 
-def _full_indices(pairs: _Pairs, grids: torch.Tensor) -> torch.Tensor:
+def _full_indices(pairs: Pairs, grids: torch.Tensor) -> torch.Tensor:
     """The full search: every candidate of every problem in one batched pass, no host sync."""
     return _first_best(_alignment(pairs, _evaluate(pairs, grids)), _margin(pairs))
 
 
-def _search(pairs: _Pairs, grid: torch.Tensor) -> torch.Tensor:
-    """:func:`_search_many` of one problem (0-d)."""
-    return _search_many(pairs, grid[None])[0]
+def _search(pairs: Pairs, grid: torch.Tensor) -> torch.Tensor:
+    """:func:`search_many` of one problem (0-d)."""
+    return search_many(pairs, grid[None])[0]
 
 
-def _search_many(
-    pairs: _Pairs, grids: torch.Tensor, hints: Sequence[int | None] | None = None
+def search_many(
+    pairs: Pairs, grids: torch.Tensor, hints: Sequence[int | None] | None = None
 ) -> torch.Tensor:
     """Index ``[M]`` of the best candidate of each problem on its non-decreasing grid
     (``grids[m]`` for ``pairs.sq[m]``, ``[M, S]``).
@@ -437,13 +437,13 @@ def _search_many(
     return torch.from_numpy(_bounded_indices(pairs, grids, hints))
 
 
-def _without_grad(pairs: _Pairs, grids: torch.Tensor) -> tuple[_Pairs, torch.Tensor]:
+def _without_grad(pairs: Pairs, grids: torch.Tensor) -> tuple[Pairs, torch.Tensor]:
     """The search's inputs without their gradient, the one place the search detaches: an index
     is a discrete choice (inputs that require grad, such as activations taken outside
     ``no_grad``, are searched as values), and the bounded search reads them with numpy."""
     if not any(t.requires_grad for t in (pairs.sq, pairs.y, grids)):
         return pairs, grids
-    return _Pairs(pairs.n, *(t.detach() for t in pairs[1:])), grids.detach()
+    return Pairs(pairs.n, *(t.detach() for t in pairs[1:])), grids.detach()
 
 
 def _first_round(num: int, hints: Sequence[int | None] | None, m: int) -> np.ndarray:
@@ -466,7 +466,7 @@ def _first_round(num: int, hints: Sequence[int | None] | None, m: int) -> np.nda
 
 
 def _bounded_indices(
-    pairs: _Pairs, grids: torch.Tensor, hints: Sequence[int | None] | None = None
+    pairs: Pairs, grids: torch.Tensor, hints: Sequence[int | None] | None = None
 ) -> np.ndarray:
     """Branch and bound over sorted grids: the full search's indices, fewer evaluations.
 
@@ -560,7 +560,7 @@ def _upper_bounds(values: np.ndarray, done: np.ndarray, u: np.ndarray, n: int) -
 # ----------------------------------------------------------------------------- public functions
 def median_distance(x: Any) -> torch.Tensor:
     """Median pairwise Frobenius distance of the samples ``x`` ``[N, ...]``."""
-    return _median_from_sq(_squared_distances(_flatten_samples(x, "median_distance")))
+    return median_from_sq(squared_distances_of_rows(flatten_samples(x, "median_distance")))
 
 
 def knn_distance(x: Any, k: int = 10) -> torch.Tensor:
@@ -571,25 +571,25 @@ def knn_distance(x: Any, k: int = 10) -> torch.Tensor:
         k: neighbour rank, ``1 <= k <= N - 1`` (duplicates count as neighbours at distance 0).
     """
     who = "knn_distance"
-    x2d = _flatten_samples(x, who)
+    x2d = flatten_samples(x, who)
     n = x2d.shape[0]
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= n - 1:
         raise InvalidParameterError(
             f"{who}: expected k as an integer in [1, N - 1] = [1, {n - 1}], got {k!r}."
         )
-    return _knn_from_sq(_squared_distances(x2d), int(k))
+    return knn_from_sq(squared_distances_of_rows(x2d), int(k))
 
 
 def silverman(x: Any) -> torch.Tensor:
     """Silverman's rule ``s (4 / ((D + 2) N))^(1 / (D + 4))`` with the pooled feature std ``s``."""
-    x2d = _flatten_samples(x, "silverman")
-    return _silverman_from_sq(_squared_distances(x2d), x2d.shape[1])
+    x2d = flatten_samples(x, "silverman")
+    return silverman_from_sq(squared_distances_of_rows(x2d), x2d.shape[1])
 
 
 def scott(x: Any) -> torch.Tensor:
     """Scott's rule ``s N^(-1 / (D + 4))`` with the pooled per-feature standard deviation ``s``."""
-    x2d = _flatten_samples(x, "scott")
-    return _scott_from_sq(_squared_distances(x2d), x2d.shape[1])
+    x2d = flatten_samples(x, "scott")
+    return scott_from_sq(squared_distances_of_rows(x2d), x2d.shape[1])
 
 
 def _check_y_gram(y_gram: Any, n: int, who: str) -> torch.Tensor:
@@ -617,7 +617,7 @@ def kernel_alignment(x: Any, y_gram: Any, sigmas: Any) -> torch.Tensor:
     x2d = _x_and_y_gram(x, y_gram, who)
     yg = _check_y_gram(y_gram, x2d.shape[0], who)
     s = _check_sigmas(sigmas, x2d.device, who)
-    return _alignment_from_sq(_squared_distances(x2d), yg, s)
+    return _alignment_from_sq(squared_distances_of_rows(x2d), yg, s)
 
 
 def _check_sigmas(sigmas: Any, device: torch.device, who: str) -> torch.Tensor:
@@ -652,7 +652,7 @@ def _x_and_y_gram(x: Any, y_gram: Any, who: str) -> torch.Tensor:
     xt = as_tensor(x, "x", who)
     yt = as_tensor(y_gram, "y_gram", who)
     check_same_device([xt, yt], ["x", "y_gram"], who)
-    return _flatten_samples(xt, who)
+    return flatten_samples(xt, who)
 
 
 def alignment_sigma(
@@ -673,9 +673,9 @@ def alignment_sigma(
     x2d = _x_and_y_gram(x, y_gram, who)
     yg = _check_y_gram(y_gram, x2d.shape[0], who)
     num = check_integer(num_candidates, "num_candidates", who)
-    low, high = _check_range(low, high, who)
-    pairs = _pairs(_squared_distances(x2d), yg)
-    grid = _relative_grid(pairs.sq.sqrt().mean(), num, low, high)
+    low, high = check_range(low, high, who)
+    pairs = label_pairs(squared_distances_of_rows(x2d), yg)
+    grid = relative_grid(pairs.sq.sqrt().mean(), num, low, high)
     return grid.take(_search(pairs, grid))
 
 
@@ -700,24 +700,7 @@ def best_width(sq_dists: Any, y_gram: Any, sigmas: Any) -> torch.Tensor:
     check_same_device([d2, yt], ["sq_dists", "y_gram"], who)
     yg = _check_y_gram(yt, d2.shape[0], who)
     s = _check_sigmas(sigmas, d2.device, who).to(d2.dtype).sort(stable=True).values
-    return s.take(_search(_pairs(d2, yg), s))
-
-
-def __getattr__(name: str) -> Any:
-    """The rules moved to :mod:`infoplane.widths` (``functional`` holds no state); importing
-    one from here still works, with a DeprecationWarning."""
-    if not name.startswith("__"):
-        from infoplane import widths  # lazy: functional never imports widths at import time
-
-        if name in widths.__all__:
-            warnings.warn(
-                f"infoplane.functional.bandwidth.{name} moved to infoplane.widths.{name} (also "
-                f"infoplane.bandwidth.{name}); import it from there.",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            return getattr(widths, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return s.take(_search(label_pairs(d2, yg), s))
 
 
 __all__ = [

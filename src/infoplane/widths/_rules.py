@@ -12,11 +12,11 @@ and the label Gram into one width ``sigma`` (infoplane's convention
   average, no warm-up grid), so a probe does not depend on how many steps were measured.
 
 Rules: :class:`Fixed`, :class:`Median`, :class:`KNN`, :class:`Silverman`, :class:`Scott`
-(the functions of :mod:`infoplane.functional.bandwidth`, batch by batch), and the paper's
+(the functions of :mod:`infoplane.widths._functions`, batch by batch), and the paper's
 label-alignment rule of Wickstrøm et al. (arXiv:1909.11396) in two readings:
 
 * :class:`AuthorsAlignment` (``"authors"``) -- the authors' code exactly (see
-  :func:`~infoplane.functional.bandwidth.authors_grid`): candidates ``linspace(0.3, 10 mean(d),
+  :func:`~infoplane.widths._functions.authors_grid`): candidates ``linspace(0.3, 10 mean(d),
   K) / sqrt(2)``, K = 300 for the iterations 0..20 and 100 after.
 * :class:`LabelAlignment` (``"alignment"``) -- a variant whose grid is relative to the data:
   ``linspace(0.3, 10, K) * mean pairwise distance / sqrt(2)`` (scale-free: the lower end moves
@@ -40,24 +40,24 @@ from typing import Any
 
 import torch
 
-from infoplane.errors import InvalidInputError, InvalidParameterError
-from infoplane.functional._validation import (
+from infoplane._validation import (
     check_integer,
     check_positive_scalar,
     check_same_device,
 )
-from infoplane.functional.bandwidth import (
-    _authors_grid,
-    _check_range,
-    _knn_from_sq,
-    _mean_distance_all,
-    _median_from_sq,
-    _Pairs,
-    _pairs,
-    _relative_grid,
-    _scott_from_sq,
-    _search_many,
-    _silverman_from_sq,
+from infoplane.errors import InvalidInputError, InvalidParameterError
+from infoplane.widths._functions import (
+    Pairs,
+    authors_grid_from_mean,
+    check_range,
+    knn_from_sq,
+    label_pairs,
+    mean_distance_all,
+    median_from_sq,
+    relative_grid,
+    scott_from_sq,
+    search_many,
+    silverman_from_sq,
 )
 
 
@@ -144,7 +144,7 @@ class Median(WidthRule):
     name = "median"
 
     def width(self, sq_dists, dim, y_gram=None):
-        return _median_from_sq(sq_dists)
+        return median_from_sq(sq_dists)
 
 
 class KNN(WidthRule):
@@ -164,7 +164,7 @@ class KNN(WidthRule):
                 UserWarning,
                 stacklevel=3,
             )
-        return _knn_from_sq(sq_dists, min(self.k, n - 1))
+        return knn_from_sq(sq_dists, min(self.k, n - 1))
 
     def describe(self):
         return {"rule": self.name, "k": self.k}
@@ -176,7 +176,7 @@ class Silverman(WidthRule):
     name = "silverman"
 
     def width(self, sq_dists, dim, y_gram=None):
-        return _silverman_from_sq(sq_dists, dim)
+        return silverman_from_sq(sq_dists, dim)
 
 
 class Scott(WidthRule):
@@ -185,7 +185,7 @@ class Scott(WidthRule):
     name = "scott"
 
     def width(self, sq_dists, dim, y_gram=None):
-        return _scott_from_sq(sq_dists, dim)
+        return scott_from_sq(sq_dists, dim)
 
 
 class _MovingAlignment(WidthRule):
@@ -267,7 +267,7 @@ class _MovingAlignment(WidthRule):
     def _best(self, sq_dists: torch.Tensor, y_gram: Any, num: int) -> torch.Tensor:
         """The best of ``num`` candidates for one batch (see :func:`batch_widths` for many)."""
         _check_labels(type(self).__name__, sq_dists, y_gram)
-        return _best_candidates([self], _pairs(sq_dists, y_gram), [num])[0]
+        return _best_candidates([self], label_pairs(sq_dists, y_gram), [num])[0]
 
     def _decay(self, step: int) -> float | None:
         """Record an update at ``step``; the weight of the old average in it (None for the
@@ -336,7 +336,7 @@ def _check_labels(who: str, sq_dists: torch.Tensor, y_gram: Any) -> None:
 
 
 def _best_candidates(
-    rules: Sequence[_MovingAlignment], pairs: _Pairs, nums: Sequence[int]
+    rules: Sequence[_MovingAlignment], pairs: Pairs, nums: Sequence[int]
 ) -> torch.Tensor:
     """``[M]``: the best candidate of the grid of ``nums[m]`` candidates of ``rules[m]`` for the
     pairs ``pairs.sq[m]``, all problems searched together.
@@ -354,7 +354,7 @@ def _best_candidates(
         [g if g.numel() == size else torch.cat([g, g[-1:].expand(size - g.numel())]) for g in grids]
     )
     hints = [rule._hints.get(num) for rule, num in zip(rules, nums, strict=True)]
-    index = _search_many(pairs, padded, hints)
+    index = search_many(pairs, padded, hints)
     if index.device.type == "cpu":  # elsewhere a hint would cost a host sync
         for rule, num, i in zip(rules, nums, index.tolist(), strict=True):
             rule._hints[num] = i
@@ -423,7 +423,7 @@ def batch_widths(
             if stop - first == len(searched)
             else sq_dists.index_select(0, torch.tensor(searched, device=sq_dists.device))
         )
-        best = _best_candidates(which, _pairs(chosen, y_gram), nums)
+        best = _best_candidates(which, label_pairs(chosen, y_gram), nums)
         widths = _advance_all(which, best, steps) if update else best
         for m, width in zip(searched, widths.unbind(), strict=True):
             out[m] = width
@@ -454,10 +454,10 @@ class LabelAlignment(_MovingAlignment):
         """``settings``: ``num_candidates`` (100), ``warmup_candidates`` (300),
         ``warmup_steps`` (20) and ``beta`` (0.9), as for :class:`AuthorsAlignment`."""
         super().__init__(**settings)
-        self.low, self.high = _check_range(low, high, type(self).__name__)
+        self.low, self.high = check_range(low, high, type(self).__name__)
 
     def _grid(self, dist, n, num):
-        return _relative_grid(dist.mean(), num, self.low, self.high)
+        return relative_grid(dist.mean(), num, self.low, self.high)
 
     def describe(self):
         return {**super().describe(), "low": self.low, "high": self.high}
@@ -472,7 +472,7 @@ class AuthorsAlignment(_MovingAlignment):
     ``linspace(0.3, 10 * mean(d), K)`` in their convention ``exp(-d^2 / sigma^2)``, 0.3 absolute
     and ``mean(d)`` over all ``N^2`` distances with the zero diagonal, K = 300 for the
     iterations 0..20 (``warmup_steps = 21``) and 100 after; each divided by sqrt(2) for ours
-    (:func:`~infoplane.functional.bandwidth.authors_grid`). The candidate of largest uncentred
+    (:func:`~infoplane.widths._functions.authors_grid`). The candidate of largest uncentred
     kernel alignment with the label Gram wins (the first maximum: ties go to the smallest
     width), then ``sigma_t = 0.9 sigma_{t-1} + 0.1 sigma*_t`` with ``sigma_0 = sigma*_0``.
     The authors computed each alignment with an ``N^3`` matrix product in float32; here it is a
@@ -490,7 +490,7 @@ class AuthorsAlignment(_MovingAlignment):
     default_warmup_steps = 21
 
     def _grid(self, dist, n, num):
-        return _authors_grid(_mean_distance_all(dist, n), num)
+        return authors_grid_from_mean(mean_distance_all(dist, n), num)
 
 
 #: The rules selectable by name (``width=...`` and ``x_width=...`` of the tracker, the CLI).

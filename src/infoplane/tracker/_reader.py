@@ -17,9 +17,9 @@ from torch import nn
 
 from infoplane.capture import call_base, capture, eval_mode, first_tensor, missing_layers
 from infoplane.errors import InvalidInputError, InvalidTypeError, LayerNotFoundError
-from infoplane.functional.kernels import _labels_to_ids
+from infoplane.functional.kernels import label_ids
 from infoplane.inputs import PreparedBatch, prepare_batch
-from infoplane.options import check_finite
+from infoplane.tracker._options import check_finite
 
 
 class LayerReader:
@@ -56,7 +56,7 @@ class LayerReader:
         """The batch and its label ids ``[N]``, checked before the forward."""
         like = next((p for p in self.model.parameters() if p.is_floating_point()), None)
         batch = prepare_batch(x, y, x_layer=self.x_layer, like=like, who=who)
-        ids = _labels_to_ids(batch.y, who, None)
+        ids = label_ids(batch.y, who, None)
         if batch.n < 2:
             raise InvalidInputError(f"{who}: expected a batch of N >= 2 samples, got {batch.n}.")
         if batch.x is not None:

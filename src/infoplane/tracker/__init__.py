@@ -1,0 +1,19 @@
+"""The tracker: :class:`InformationPlane`, the public face, and the private steps it wires.
+
+One measurement flows through the private modules in this order:
+
+* ``_reader``: the batch (:mod:`infoplane.inputs`) through one eval-mode forward with hooks
+  (:mod:`infoplane.capture`) -> X, label ids and the measured activations;
+* ``_measurer``: activations -> distances -> widths (:mod:`infoplane.widths`) -> Grams ->
+  per-layer estimates and controls (:mod:`infoplane.functional`), one width state per split;
+* ``_probe``: a probe set's per-batch rows -> mean and standard error (declared reductions
+  across processes);
+* ``_recorder``: a :class:`~infoplane.tracker._result.Measurement` -> history records
+  (:mod:`infoplane.history`) and logger calls (:mod:`infoplane.loggers`);
+* ``_options``: each option's constraint, declared once and read by the tracker, the
+  experiment settings and the callbacks.
+"""
+
+from infoplane.tracker._plane import InformationPlane
+
+__all__ = ["InformationPlane"]
