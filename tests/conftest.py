@@ -1,17 +1,13 @@
-"""Shared test configuration: make ``tests/helpers`` importable as ``helpers``; an opt-in
-fixture for single-threaded modules."""
+"""Shared test configuration: an opt-in fixture for single-threaded modules.
+
+``tests`` is a package: shared set-up is imported as ``tests.helpers...``, the benchmark scripts
+as ``benchmarks...``, both from the repository root (``pythonpath`` in pyproject.toml).
+"""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
-
-_TESTS = str(Path(__file__).resolve().parent)
-if _TESTS not in sys.path:
-    sys.path.insert(0, _TESTS)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@
 
 Usage::
 
-    tester = MeasurementTester("helpers.tester:tiny_mlp", x, y, alpha=1.0, x_width=2.0)
+    tester = MeasurementTester("tests.helpers.tester:tiny_mlp", x, y, alpha=1.0, x_width=2.0)
     tester.check(tmp_path, distributed=True)
 
 The model is named by an importable ``"module:function"`` so the worker processes can build the
@@ -30,7 +30,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from helpers import reference as ref
 from infoplane import (
     InformationPlane,
     gaussian_gram,
@@ -39,6 +38,7 @@ from infoplane import (
     renyi_entropy,
 )
 from infoplane.capture import capture
+from tests.helpers import reference as ref
 
 Result = dict[str, dict[str, float]]
 #: The quantities every path computes.
@@ -148,10 +148,10 @@ def _free_port() -> int:
 
 def _launch(folder: Path, timeout: float) -> list[Result]:
     port = _free_port()
-    root = Path(__file__).resolve().parents[1]  # tests/, where ``helpers`` is importable
+    root = Path(__file__).resolve().parents[2]  # the repository, where ``tests`` is importable
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "helpers.tester", str(folder)],
+            [sys.executable, "-m", "tests.helpers.tester", str(folder)],
             cwd=root,
             env={
                 **os.environ,

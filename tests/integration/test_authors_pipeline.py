@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.authors import TheirLayerWidth, their_gram, their_mi
 from infoplane import InformationPlane
 from infoplane.capture import capture, eval_mode
 from infoplane.experiments.models import build_model
+from tests.helpers.authors import TheirLayerWidth, their_gram, their_mi
 
 pytestmark = pytest.mark.slow
 ITERATIONS = 26  # iterations 0..20 on the 300-candidate grid, then 100

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,14 +11,14 @@ from torch.utils.data import DataLoader
 
 pl = pytest.importorskip("lightning.pytorch")
 
-from helpers.ddp import EndProcessGroup  # noqa: E402
-from helpers.hooks import assert_no_hooks  # noqa: E402
 from infoplane import History, InformationPlane  # noqa: E402
 from infoplane.integrations.lightning import VAL_SPLIT, InformationPlaneCallback  # noqa: E402
 from infoplane.io import read_table  # noqa: E402
+from tests.helpers.ddp import EndProcessGroup  # noqa: E402
+from tests.helpers.examples import load_example  # noqa: E402
+from tests.helpers.hooks import assert_no_hooks  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
-import lightning_callback as example  # noqa: E402  (its LightningModule: layers net.1, net.3)
+example = load_example("lightning_callback")  # its LightningModule: layers net.1, net.3
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

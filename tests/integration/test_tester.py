@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers.tester import MeasurementTester
+from tests.helpers.tester import MeasurementTester
 
 
 def batch(seed: int = 0, n: int = 24) -> tuple[torch.Tensor, torch.Tensor]:
@@ -18,12 +18,12 @@ def batch(seed: int = 0, n: int = 24) -> tuple[torch.Tensor, torch.Tensor]:
 def test_class_functional_and_reference_agree(alpha: float, width) -> None:
     x, y = batch()
     MeasurementTester(
-        "helpers.tester:tiny_mlp", x, y, alpha=alpha, x_width=2.0, width=width
+        "tests.helpers.tester:tiny_mlp", x, y, alpha=alpha, x_width=2.0, width=width
     ).check()
 
 
 @pytest.mark.slow
 def test_two_gloo_processes_agree_with_one(tmp_path) -> None:
     x, y = batch(1, n=30)
-    tester = MeasurementTester("helpers.tester:tiny_mlp", x, y, alpha=1.0, x_width=1.5)
+    tester = MeasurementTester("tests.helpers.tester:tiny_mlp", x, y, alpha=1.0, x_width=1.5)
     tester.check(tmp_path, distributed=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,6 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-from helpers.hooks import assert_no_hooks  # noqa: E402
 from infoplane import (  # noqa: E402
     History,
     gaussian_gram,
@@ -24,9 +22,10 @@ from infoplane.integrations.transformers import (  # noqa: E402
     InformationPlaneCallback,
 )
 from infoplane.loggers import CSVLogger  # noqa: E402
+from tests.helpers.examples import load_example  # noqa: E402
+from tests.helpers.hooks import assert_no_hooks  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
-import hf_trainer as example  # noqa: E402  (its tiny BERT, token data and arguments)
+example = load_example("hf_trainer")  # its tiny BERT, token data and arguments
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -8,7 +8,6 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.hooks import assert_no_hooks, hooks_report, training_flags
 from infoplane import InformationPlane
 from infoplane.capture import (
     ACTIVATION_TYPES,
@@ -30,6 +29,7 @@ from infoplane.errors import (
     LayerNotFoundError,
 )
 from infoplane.experiments.models import DigitsCNN, DigitsMLP
+from tests.helpers.hooks import assert_no_hooks, hooks_report, training_flags
 
 
 # ------------------------------------------------------------------------------------ models

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 import infoplane
-from helpers import reference as ref
 from infoplane.errors import InvalidInputError
 from infoplane.functional import kernels
+from tests.helpers import reference as ref
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

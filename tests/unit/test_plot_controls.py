@@ -15,7 +15,6 @@ pytest.importorskip("matplotlib")
 
 from matplotlib.collections import PolyCollection
 from PIL import Image
-from test_findings import constant, rise_fall, rising, synthetic
 
 from infoplane.errors import InvalidParameterError
 from infoplane.history import History
@@ -27,6 +26,7 @@ from infoplane.plot import (
 )
 from infoplane.report import make_figures, write_report
 from infoplane.schema import RunDir
+from tests.unit.test_findings import constant, rise_fall, rising, synthetic
 
 CONTROLS = {
     "i_xt_null": constant(0.4),

@@ -13,7 +13,6 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import reference as ref
 from infoplane.errors import InvalidParameterError
 from infoplane.experiments.config import ExperimentConfig
 from infoplane.experiments.presets import (
@@ -24,6 +23,7 @@ from infoplane.experiments.presets import (
     get_preset,
 )
 from infoplane.experiments.runner import Experiment
+from tests.helpers import reference as ref
 
 PAPER = [name for name in PRESETS if not name.startswith("digits")]
 MLP_PAPER = [name for name in PAPER if name.startswith("mlp-")]

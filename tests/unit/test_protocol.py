@@ -11,7 +11,6 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.hooks import assert_no_hooks, training_flags
 from infoplane.capture import capture
 from infoplane.errors import InvalidParameterError
 from infoplane.experiments.models import (
@@ -22,6 +21,7 @@ from infoplane.experiments.models import (
     build_model,
     init_weights,
 )
+from tests.helpers.hooks import assert_no_hooks, training_flags
 
 # --------------------------------------------------------------------------------------------------
 # 1. The MLP's measured point
