@@ -256,12 +256,12 @@ def test_save_and_load_round_trip(tmp_path) -> None:
     assert ExperimentConfig.load(path) == c
 
 
-def test_a_config_written_before_controls_existed_loads_without_controls(tmp_path) -> None:
+def test_a_config_file_without_a_setting_loads_its_default(tmp_path) -> None:
     data = ExperimentConfig().to_dict()
     del data["controls"]
     path = tmp_path / "config.json"
     path.write_text(json.dumps(data), encoding="utf-8")
-    assert ExperimentConfig.load(path).controls == ()
+    assert ExperimentConfig.load(path).validate().controls == CONTROLS
 
 
 @pytest.mark.parametrize(
