@@ -155,12 +155,11 @@ class Stepper:
         measurer = getattr(self.plane, "_measurer", None)
         if reader is None or measurer is None:
             return None
-        batch, ids = reader.prepare(self.x, self.y, "bench_step")
-        x, acts = reader.read(batch)
+        batch = reader.read(self.x, self.y, who="bench_step")
 
         def call() -> Any:
             self.step += 1
-            return measurer.measure(x, ids, acts, split="train", step=self.step, update=True)
+            return measurer.measure(batch, split="train", step=self.step, update=True, gather=False)
 
         return call
 
@@ -177,8 +176,7 @@ def maths_parts(stepper: Stepper) -> dict[str, Any]:
     except ImportError:
         return {}
     plane = stepper.plane
-    batch, ids = plane._reader.prepare(stepper.x, stepper.y, "bench_step")
-    x, acts = plane._reader.read(batch)
+    x, ids, acts = plane._reader.read(stepper.x, stepper.y, who="bench_step")
     measurer = plane._measurer
     y_gram = measurer.label_gram(ids)
     d2, dims = _distances(x, acts)

@@ -1,8 +1,9 @@
 """Send each measurement to an experiment tracker: one small protocol, three implementations.
 
-A logger is anything with ``log_measurement(result, *, split, step)`` (and, optionally,
-``close()``), where ``result`` is ``{layer: {quantity: value}}`` as
-:meth:`infoplane.InformationPlane.measure` returns it. infoplane ships:
+A logger is anything with ``log_measurement(measurement)`` (and, optionally, ``close()``), where
+``measurement`` is a :class:`~infoplane.schema.Measurement`: its key (``split``, ``step``, ...)
+and ``values()``, ``{layer: {quantity: value}}`` as :meth:`infoplane.InformationPlane.measure`
+returns it. infoplane ships:
 
 * :class:`CSVLogger`: one row per (split, step, layer) in a CSV file, rewritten atomically;
 * :class:`TensorBoardLogger`: scalars ``infoplane/<split>/<layer>/<quantity>`` on a
@@ -18,7 +19,6 @@ what its logger needs is refused when the logger is made, not at the first measu
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -26,7 +26,7 @@ from infoplane._validation import check_integer
 from infoplane.errors import InvalidParameterError, InvalidTypeError
 from infoplane.history import History
 from infoplane.io import write_table
-from infoplane.schema import QUANTITIES
+from infoplane.schema import QUANTITIES, Measurement
 
 #: Quantities sent as scalars to TensorBoard and Weights & Biases.
 LOGGED: tuple[str, ...] = ("i_xt", "i_ty", "h_t", "sigma")
@@ -34,15 +34,13 @@ LOGGED: tuple[str, ...] = ("i_xt", "i_ty", "h_t", "sigma")
 #: Columns of :class:`CSVLogger`'s file.
 CSV_FIELDS: tuple[str, ...] = ("split", "step", "layer", *QUANTITIES)
 
-Result = Mapping[str, Mapping[str, float]]
-
 
 @runtime_checkable
 class Logger(Protocol):
     """What the tracker calls after each recorded measurement (on rank 0 only)."""
 
-    def log_measurement(self, result: Result, *, split: str, step: int) -> None:
-        """Log ``{layer: {quantity: value}}`` of one measurement of ``split`` at ``step``."""
+    def log_measurement(self, measurement: Measurement) -> None:
+        """Log one measurement (never a skipped one: its ``values()`` are not None)."""
 
 
 def _require(obj: Any, methods: tuple[str, ...], who: str, fix: str) -> None:
@@ -54,11 +52,12 @@ def _require(obj: Any, methods: tuple[str, ...], who: str, fix: str) -> None:
         )
 
 
-def scalars(result: Result, split: str) -> dict[str, float]:
+def scalars(measurement: Measurement) -> dict[str, float]:
     """``{"infoplane/<split>/<layer>/<quantity>": value}`` for the :data:`LOGGED` quantities."""
+    split = measurement.split
     return {
         f"infoplane/{split}/{layer}/{key}": float(q[key])
-        for layer, q in result.items()
+        for layer, q in (measurement.values() or {}).items()
         for key in LOGGED
         if key in q
     }
@@ -78,9 +77,10 @@ class CSVLogger:
         self.path = Path(path)
         self.rows: list[dict[str, Any]] = []
 
-    def log_measurement(self, result: Result, *, split: str, step: int) -> None:
-        for layer, q in result.items():
-            self.rows.append({"split": split, "step": step, "layer": layer, **q})
+    def log_measurement(self, measurement: Measurement) -> None:
+        key = {"split": measurement.split, "step": measurement.step}
+        for layer, q in (measurement.values() or {}).items():
+            self.rows.append({**key, "layer": layer, **q})
         write_table(self.path, self.rows, CSV_FIELDS)
 
     def close(self) -> None:
@@ -106,14 +106,14 @@ class TensorBoardLogger:
         self._history = History()
         self._counts: dict[str, int] = {}
 
-    def log_measurement(self, result: Result, *, split: str, step: int) -> None:
-        for tag, value in scalars(result, split).items():
+    def log_measurement(self, measurement: Measurement) -> None:
+        split, step = measurement.split, measurement.step
+        for tag, value in scalars(measurement).items():
             self.writer.add_scalar(tag, value, step)
         if not self.figure_every:
             return
-        for index, (layer, q) in enumerate(result.items()):
-            record = {"run": 0, "split": split, "epoch": -1, "step": step, "layer": layer}
-            self._history.add({**record, "layer_index": index, "n": 0, **q})
+        for record in measurement.records():
+            self._history.add(record)
         self._counts[split] = self._counts.get(split, 0) + 1
         if self._counts[split] % self.figure_every == 0:
             self.writer.add_figure(
@@ -145,8 +145,8 @@ class WandbLogger:
         run.define_metric("infoplane/step")
         run.define_metric("infoplane/*", step_metric="infoplane/step")
 
-    def log_measurement(self, result: Result, *, split: str, step: int) -> None:
-        self.run.log({**scalars(result, split), "infoplane/step": step})
+    def log_measurement(self, measurement: Measurement) -> None:
+        self.run.log({**scalars(measurement), "infoplane/step": measurement.step})
 
     def close(self) -> None:
         """The run belongs to the caller, who finishes it."""

@@ -10,8 +10,11 @@ module.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 #: Per-layer estimates of one measurement, in bits (``sigma`` in the library's convention,
 #: METHOD.md): I(X;T), I(T;Y), S(T), S(X), S(Y) and the layer's kernel width.
@@ -74,6 +77,54 @@ STATUS_SKIPPED = "skipped"
 
 #: ``epoch`` of a record measured outside any epoch.
 NO_EPOCH = -1
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One measurement of a step, the one result type: made once by the tracker, read by the
+    recorder (history records) and by every logger.
+
+    ``names`` are the measured layers in forward order, ``columns`` the quantities of each row
+    and ``rows`` their values (bits; ``sigma`` in the library's convention), one row per
+    layer; ``rows`` is None when the step was skipped (non-finite activations). The key is
+    ``(run, split, epoch, step)`` with ``epoch`` :data:`NO_EPOCH` outside any epoch; ``n`` is
+    the number of samples the estimate used.
+    """
+
+    run: int
+    split: str
+    epoch: int
+    step: int
+    n: int
+    names: tuple[str, ...]
+    columns: tuple[str, ...]
+    rows: tuple[tuple[float, ...], ...] | None
+
+    @property
+    def status(self) -> str:
+        return STATUS_SKIPPED if self.rows is None else STATUS_OK
+
+    def values(self) -> dict[str, dict[str, float]] | None:
+        """``{layer: {quantity: value}}`` in forward order, or None for a skipped step."""
+        if self.rows is None:
+            return None
+        return {
+            name: dict(zip(self.columns, row, strict=True))
+            for name, row in zip(self.names, self.rows, strict=True)
+        }
+
+    def records(self) -> list[dict[str, Any]]:
+        """The history records of this measurement: one per layer (a skipped step's values are
+        NaN for every estimate)."""
+        values: Mapping[str, Mapping[str, float]] = self.values() or {
+            name: dict.fromkeys(ESTIMATES, math.nan) for name in self.names
+        }
+        key = {"run": self.run, "split": self.split, "epoch": self.epoch, "step": self.step}
+        return [
+            {**key, "layer": name, "layer_index": index, "n": self.n, "status": self.status, **q}
+            for index, (name, q) in enumerate(values.items())
+        ]
+
 
 #: Columns of the training metrics table (loss and accuracy per run, split and epoch).
 METRIC_FIELDS: tuple[str, ...] = ("run", "split", "epoch", "step", "loss", "accuracy")

@@ -232,6 +232,14 @@ def test_probe_does_not_depend_on_how_many_steps_were_measured(digits) -> None:
     assert busy.measure_probe(probe, step=21) == before
 
 
+def test_every_zero_never_measures_the_training_batch(digits) -> None:
+    """``every=0`` is the callbacks' "off" switch, the same declaration everywhere."""
+    x, y = digits.x_train[:40], digits.y_train[:40]
+    plane = InformationPlane(DigitsMLP(), every=0, width="median")
+    assert [plane.on_train_batch(x, y, step=s) for s in range(4)] == [None] * 4
+    assert not plane.is_due(0) and len(plane.history) == 0
+
+
 @pytest.mark.parametrize("every", [1, 3, 5])
 def test_on_train_batch_measures_every_kth_step(digits, every: int) -> None:
     torch.manual_seed(0)
@@ -318,8 +326,7 @@ def test_bad_probe_arguments(data, batch_size, error, match: str) -> None:
 
 
 BAD_CONSTRUCTOR = [
-    pytest.param({"every": 0}, InvalidParameterError, "every as an integer >= 1", id="every-0"),
-    pytest.param({"every": -2}, InvalidParameterError, "every", id="every-neg"),
+    pytest.param({"every": -2}, InvalidParameterError, "every as an integer >= 0", id="every-neg"),
     pytest.param({"every": 2.0}, InvalidParameterError, "every", id="every-float"),
     pytest.param({"every": True}, InvalidParameterError, "every", id="every-bool"),
     pytest.param({"width": "widest"}, InvalidParameterError, "rule in", id="width-name"),

@@ -232,10 +232,7 @@ CASES = [
         case(f"sigma-{s!r}", widths.Fixed, s, exc=P, frag="sigma")
         for s in (0.0, -2.0, NAN, INF, None, "1")
     ],
-    *[
-        case(f"k-{k!r}", widths.KNN, k, exc=P, frag="k as an integer")
-        for k in (0, -3, 2.5, True)
-    ],
+    *[case(f"k-{k!r}", widths.KNN, k, exc=P, frag="k as an integer") for k in (0, -3, 2.5, True)],
     *[
         case(f"{kw}", widths.LabelAlignment, exc=P, frag=frag, **kw)
         for kw, frag in (

@@ -346,9 +346,7 @@ RULES = {
     "knn": lambda x: widths.knn_distance(x, 3),
     "silverman": widths.silverman,
     "scott": widths.scott,
-    "alignment": lambda x: widths.alignment_sigma(
-        x, infoplane.label_gram(_labels(24, 3, seed=17))
-    ),
+    "alignment": lambda x: widths.alignment_sigma(x, infoplane.label_gram(_labels(24, 3, seed=17))),
 }
 
 

@@ -20,6 +20,7 @@ from infoplane.loggers import (
     make_logger,
     scalars,
 )
+from infoplane.schema import Measurement
 
 
 def result(step: int) -> dict[str, dict[str, float]]:
@@ -45,6 +46,22 @@ def result(step: int) -> dict[str, dict[str, float]]:
     }
 
 
+def measurement(values: dict[str, dict[str, float]], split: str, step: int) -> Measurement:
+    """``values`` as the tracker's one result type (a column a layer lacks is NaN there)."""
+    columns = tuple(dict.fromkeys(q for row in values.values() for q in row))
+    rows = tuple(tuple(row.get(q, math.nan) for q in columns) for row in values.values())
+    return Measurement(
+        run=0,
+        split=split,
+        epoch=-1,
+        step=step,
+        n=0,
+        names=tuple(values),
+        columns=columns,
+        rows=rows,
+    )
+
+
 class ScalarsOnly:
     def __init__(self) -> None:
         self.calls: list[tuple[str, float, int]] = []
@@ -58,7 +75,7 @@ class Nothing:
 
 
 def test_scalars_names_and_values() -> None:
-    got = scalars(result(2), "test")
+    got = scalars(measurement(result(2), "test", 0))
     assert got == {
         f"infoplane/test/{layer}/{key}": result(2)[layer][key]
         for layer in ("fc1.act", "output")
@@ -70,8 +87,8 @@ def test_csv_logger_keeps_every_row(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "infoplane.csv"
     logger = make_logger(path)
     assert isinstance(logger, CSVLogger) and isinstance(logger, Logger)
-    logger.log_measurement(result(0), split="train", step=0)
-    logger.log_measurement(result(4), split="test", step=4)
+    logger.log_measurement(measurement(result(0), "train", 0))
+    logger.log_measurement(measurement(result(4), "test", 4))
     logger.close()
     table = read_table(path)
     assert list(table) == list(CSV_FIELDS)
@@ -87,8 +104,10 @@ def test_scalars_only_writer_gets_every_scalar() -> None:
     writer = ScalarsOnly()
     logger = make_logger(writer)
     assert isinstance(logger, TensorBoardLogger) and logger.figure_every == 0
-    logger.log_measurement(result(1), split="train", step=7)
-    assert writer.calls == [(tag, v, 7) for tag, v in scalars(result(1), "train").items()]
+    logger.log_measurement(measurement(result(1), "train", 7))
+    assert writer.calls == [
+        (tag, v, 7) for tag, v in scalars(measurement(result(1), "train", 0)).items()
+    ]
 
 
 @pytest.mark.parametrize(
@@ -123,13 +142,13 @@ def test_tensorboard_scalars_and_figure(tmp_path: Path) -> None:
     writer = tensorboard.SummaryWriter(log_dir=str(tmp_path))
     logger = TensorBoardLogger(writer, figure_every=2)
     for step in range(5):
-        logger.log_measurement(result(step), split="train", step=10 * step)
+        logger.log_measurement(measurement(result(step), "train", 10 * step))
     logger.close()
     writer.close()
     events = accumulator.EventAccumulator(str(tmp_path))
     events.Reload()
     tags = events.Tags()
-    assert set(tags["scalars"]) == set(scalars(result(0), "train"))
+    assert set(tags["scalars"]) == set(scalars(measurement(result(0), "train", 0)))
     assert tags["images"] == ["infoplane/train/information_plane"]
     figures = events.Images("infoplane/train/information_plane")
     assert [f.step for f in figures] == [10, 30]  # after the 2nd and 4th measurement
@@ -152,8 +171,8 @@ def test_tensorboard_figure_is_the_information_plane() -> None:
     writer = FigureWriter()
     logger = TensorBoardLogger(writer, figure_every=3)
     for step in range(3):
-        logger.log_measurement(result(step), split="train", step=step)
-        logger.log_measurement(result(0), split="test", step=step)
+        logger.log_measurement(measurement(result(step), "train", step))
+        logger.log_measurement(measurement(result(0), "test", step))
     assert [(tag, s) for tag, _, s, _ in writer.figures] == [
         ("infoplane/train/information_plane", 2),
         ("infoplane/test/information_plane", 2),
@@ -181,7 +200,7 @@ def test_wandb_offline_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         logger = make_logger(run)
         assert isinstance(logger, WandbLogger)
         for step in range(3):
-            logger.log_measurement(result(step), split="train", step=step)
+            logger.log_measurement(measurement(result(step), "train", step))
         summary = dict(run.summary)
     finally:
         run.finish()
@@ -209,7 +228,9 @@ def test_plane_sends_each_measurement_to_every_logger(tmp_path: Path) -> None:
     np.testing.assert_array_equal(
         table["i_xt"], [results[s][layer]["i_xt"] for s in range(2) for layer in ("1", "output")]
     )
-    want = [(t, v, s) for s in range(2) for t, v in scalars(results[s], "train").items()]
+    want = [
+        (t, v, s) for s in range(2) for t, v in scalars(measurement(results[s], "train", 0)).items()
+    ]
     assert writer.calls == want
     with pytest.raises(InvalidTypeError, match="expected a logger"):
         InformationPlane(model, ["1"], loggers=[Nothing()])

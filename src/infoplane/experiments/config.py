@@ -29,10 +29,11 @@ from typing import Any
 
 import torch
 
-from infoplane._validation import check_alpha, check_integer, check_positive_scalar
+from infoplane._validation import check_integer, check_positive_scalar
 from infoplane.errors import InvalidParameterError
 from infoplane.io import atomic_write_text
 from infoplane.schema import CONTROLS
+from infoplane.tracker import validate_option
 from infoplane.widths import WIDTH_RULES, make_width_rule
 
 PROTOCOLS = ("step", "epoch", "both")
@@ -246,12 +247,18 @@ def _check_texts(c: ExperimentConfig, who: str) -> None:
 
 
 def _check_numbers(c: ExperimentConfig, who: str) -> None:
-    for name in ("epochs", "runs", "every", "probe_size"):
+    for name in ("epochs", "runs", "probe_size"):
         check_integer(getattr(c, name), name, who)
+    validate_option("every", c.every, who)  # the tracker's declaration: 0 measures no step
+    if c.every == 0 and c.protocol in ("step", "both"):
+        raise InvalidParameterError(
+            f"{who}: expected every >= 1 with protocol {c.protocol!r}, got 0. Pass --every 1, "
+            "or --protocol epoch to measure once per epoch only."
+        )
     for name in ("batch_size", "measure_n", "test_n"):
         check_integer(getattr(c, name), name, who, minimum=2)
     check_positive_scalar(c.lr, "lr", who)
-    check_alpha(c.alpha, who)
+    validate_option("alpha", c.alpha, who)
     _check_in_range(c.momentum, "momentum", who, "in [0, 1)", lambda v: 0.0 <= v < 1.0)
     _check_in_range(c.weight_decay, "weight_decay", who, ">= 0", lambda v: v >= 0.0)
     check_integer(c.seed, "seed", who, minimum=0)
@@ -306,12 +313,14 @@ def _check_widths(c: ExperimentConfig, who: str) -> None:
 
 
 def _check_controls(controls: Any, who: str) -> None:
-    names = controls if isinstance(controls, tuple) else None
-    if names is None or any(n not in CONTROLS for n in names) or len(set(names)) != len(names):
+    """The command line's spellings became a tuple (``_as_controls``); the names follow the
+    tracker's declaration."""
+    if not isinstance(controls, tuple):
         raise InvalidParameterError(
             f"{who}: expected controls as a list of distinct names among {list(CONTROLS)} "
             f"(or [] / '{NO_CONTROLS}' for none), got {controls!r}. Pass e.g. --controls null."
         )
+    validate_option("controls", controls, who)
 
 
 def _check_environment(c: ExperimentConfig, who: str) -> None:

@@ -278,7 +278,7 @@ class Experiment:
     def _measure_step(self, plane, data, xb, yb, run: int, step: int, epoch: int):
         c = self.config
         n = min(c.measure_n, len(xb))
-        result = plane.measure(xb[:n], yb[:n], step=step, split="train", epoch=epoch + 1)
+        result = plane.on_train_batch(xb[:n], yb[:n], step=step, epoch=epoch + 1)
         m = min(c.test_n, data.n_test)
         idx = torch.randperm(data.n_test, generator=_generator(c.seed, run, step, 31))[:m]
         plane.measure(
@@ -337,7 +337,7 @@ class _Loop:
             loss_sum += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == yb).sum())
             seen += len(idx)
-            if c.protocol in ("step", "both") and step % c.every == 0:
+            if c.protocol in ("step", "both") and self.plane.is_due(step):
                 result = self.exp._measure_step(self.plane, data, xb, yb, self.run, step, epoch)
                 self.last = result or self.last
             self.bar.update(

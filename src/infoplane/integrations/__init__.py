@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from infoplane._validation import check_integer
 from infoplane.errors import InvalidParameterError
+from infoplane.tracker import validate_option
 
 
 class PlaneCallbackOptions:
@@ -31,13 +31,14 @@ class PlaneCallbackOptions:
         if "every" in plane_options or "model" in plane_options:
             raise InvalidParameterError(
                 f"{who}: expected InformationPlane options without 'model'/'every', got "
-                f"{sorted(plane_options)}. The callback passes the trained model."
+                f"{sorted(plane_options)}. The callback passes the trained model; pass every= "
+                "to the callback."
             )
         self.layers = layers
-        self.every = check_integer(every, "every", who, minimum=0)
-        self.batch_size = check_integer(batch_size, "batch_size", who, minimum=2)
+        self.every = validate_option("every", every, who)
+        self.batch_size = validate_option("batch_size", batch_size, who)
         self.path = None if path is None else Path(path)
-        self.plane_options = dict(plane_options)
+        self.plane_options = {**plane_options, "every": self.every}
         self.plane = None
 
     def _save(self, path: Path) -> None:

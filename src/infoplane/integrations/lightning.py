@@ -34,12 +34,13 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import move_data_to_device
+from typing_extensions import override
 
 from infoplane import distributed as ddp
 from infoplane._validation import check_integer
 from infoplane.integrations import PlaneCallbackOptions
 from infoplane.loggers import Logger, TensorBoardLogger, make_logger, scalars
-from infoplane.schema import RunDir
+from infoplane.schema import Measurement, RunDir
 from infoplane.tracker._plane import InformationPlane
 
 #: The split of the records measured on the validation dataloader.
@@ -70,15 +71,13 @@ class LightningLoggers:
             )
         return self._tensorboard[id(logger)]
 
-    def log_measurement(
-        self, result: Mapping[str, Mapping[str, float]], *, split: str, step: int
-    ) -> None:
+    def log_measurement(self, measurement: Measurement) -> None:
         for logger in self.trainer.loggers:
             writer = self._writer(logger)
             if writer is not None:
-                writer.log_measurement(result, split=split, step=step)
+                writer.log_measurement(measurement)
             else:
-                logger.log_metrics(scalars(result, split), step=step)
+                logger.log_metrics(scalars(measurement), step=measurement.step)
 
 
 class InformationPlaneCallback(Callback, PlaneCallbackOptions):
@@ -127,7 +126,8 @@ class InformationPlaneCallback(Callback, PlaneCallbackOptions):
         return self._generate_state_key(layers=repr(self.layers), every=self.every)
 
     # ----------------------------------------------------------------------------- set-up
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+    @override
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args, **kwargs) -> None:
         if self.plane is None:
             loggers = [LightningLoggers(trainer, figure_every=self.figure_every), *self.loggers]
             self.plane = InformationPlane(
@@ -144,20 +144,23 @@ class InformationPlaneCallback(Callback, PlaneCallbackOptions):
         return RunDir(trainer.log_dir or trainer.default_root_dir).history
 
     # ----------------------------------------------------------------------------- measuring
+    @override
     def on_train_batch_end(
         self,
         trainer: pl.Trainer,
         pl_module: pl.LightningModule,
         outputs: Any,
         batch: Any,
-        batch_idx: int,
+        *args,
+        **kwargs,
     ) -> None:
         step = trainer.global_step
-        if not self.every or step % self.every or step == self._last_step or self.plane is None:
+        if step == self._last_step or self.plane is None or not self.plane.is_due(step):
             return  # also: gradient accumulation runs several batches per optimizer step
         self._last_step = step
-        self.plane.measure(batch, step=step, split="train", epoch=trainer.current_epoch + 1)
+        self.plane.on_train_batch(batch, step=step, epoch=trainer.current_epoch + 1)
 
+    @override
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self.val or trainer.sanity_checking or self.plane is None:
             return
@@ -171,10 +174,12 @@ class InformationPlaneCallback(Callback, PlaneCallbackOptions):
             batch_size=self.batch_size,
         )
 
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    @override
+    def on_train_epoch_end(self, trainer: pl.Trainer, *args, **kwargs) -> None:
         self._save(self.history_path(trainer))
 
-    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    @override
+    def on_fit_end(self, trainer: pl.Trainer, *args, **kwargs) -> None:
         self._save(self.history_path(trainer))
         if ddp.is_rank_zero():
             for logger in self.loggers:
@@ -183,12 +188,14 @@ class InformationPlaneCallback(Callback, PlaneCallbackOptions):
                     close()
 
     # ----------------------------------------------------------------------------- checkpoints
+    @override
     def state_dict(self) -> dict[str, Any]:
         """The tracker's width states, stored in Lightning checkpoints."""
         if self.plane is None:
             return {"plane": self._pending_state}
         return {"plane": self.plane.state_dict()}
 
+    @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         state = state_dict.get("plane")
         if state is None:

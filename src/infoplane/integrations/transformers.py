@@ -79,7 +79,7 @@ class InformationPlaneCallback(TrainerCallback, PlaneCallbackOptions):
         """``path``, else ``history.csv`` in the Trainer's output directory."""
         return self.path if self.path is not None else RunDir(args.output_dir).history
 
-    def on_train_begin(self, args, state, control, model=None, train_dataloader=None, **kwargs):
+    def on_train_begin(self, *args, model=None, train_dataloader=None, **kwargs):
         if self.plane is None:
             self.plane = InformationPlane(model, self.layers, **self.plane_options)
         if self.probe is None and self.every and train_dataloader is not None:
@@ -87,13 +87,13 @@ class InformationPlaneCallback(TrainerCallback, PlaneCallbackOptions):
         if self.probe is not None:
             self.probe = to_device(self.probe, _device(model))
 
-    def on_step_end(self, args, state, control, **kwargs):
-        step = state.global_step
-        if self.plane is None or self.probe is None or not self.every or step % self.every:
+    def on_step_end(self, args, state, *_, **kwargs):
+        if self.plane is None or self.probe is None:
             return
-        self.plane.measure(self.probe, step=step, split=TRAIN_SPLIT, epoch=_epoch(state))
+        step = state.global_step
+        self.plane.on_train_batch(self.probe, step=step, epoch=_epoch(state))
 
-    def on_evaluate(self, args, state, control, model=None, eval_dataloader=None, **kwargs):
+    def on_evaluate(self, args, state, *_, model=None, eval_dataloader=None, **kwargs):
         if self.plane is None or not self.evaluate or eval_dataloader is None:
             return
         batches = _on_device(eval_dataloader, _device(model))
@@ -106,7 +106,7 @@ class InformationPlaneCallback(TrainerCallback, PlaneCallbackOptions):
         )
         self._save(self.history_path(args))
 
-    def on_train_end(self, args, state, control, **kwargs):
+    def on_train_end(self, args, *_, **kwargs):
         self._save(self.history_path(args))
 
 

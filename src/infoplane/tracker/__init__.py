@@ -8,12 +8,14 @@ One measurement flows through the private modules in this order:
   per-layer estimates and controls (:mod:`infoplane.functional`), one width state per split;
 * ``_probe``: a probe set's per-batch rows -> mean and standard error (declared reductions
   across processes);
-* ``_recorder``: a :class:`~infoplane.tracker._result.Measurement` -> history records
+* ``_recorder``: a :class:`~infoplane.schema.Measurement` -> history records
   (:mod:`infoplane.history`) and logger calls (:mod:`infoplane.loggers`);
-* ``_options``: each option's constraint, declared once and read by the tracker, the
-  experiment settings and the callbacks.
+* ``_options``: each option's constraint, declared once (:data:`PARAMETER_CONSTRAINTS`) and
+  read through :func:`validate_option` by the tracker, the experiment settings and the
+  callbacks.
 """
 
+from infoplane.tracker._options import PARAMETER_CONSTRAINTS, validate_option
 from infoplane.tracker._plane import InformationPlane
 
-__all__ = ["InformationPlane"]
+__all__ = ["PARAMETER_CONSTRAINTS", "InformationPlane", "validate_option"]

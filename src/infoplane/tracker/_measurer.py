@@ -26,6 +26,7 @@ from infoplane.functional.kernels import (
 )
 from infoplane.functional.measures import plane_step, plane_step_with_controls
 from infoplane.schema import CONTROL_FIELDS, ESTIMATES
+from infoplane.tracker._reader import LayerBatch
 from infoplane.widths import Fixed, WidthRule, batch_widths
 
 
@@ -153,6 +154,20 @@ class BatchMeasurer:
 
     @torch.no_grad()
     def measure(
+        self, batch: LayerBatch, *, split: str, step: int, update: bool, gather: bool
+    ) -> tuple[torch.Tensor | None, int]:
+        """``([L, len(columns)]`` float64 rows or None, N)``: None if a layer is not finite and
+        the policy is to skip. ``update=False`` (probe sets) leaves every width rule's state
+        untouched. ``gather=True`` measures the concatenation of every rank's shard under
+        torch.distributed (the one place of the tracker's gather; the widths are broadcast
+        from rank 0 below), so every rank computes the same numbers."""
+        x, ids, acts = batch
+        if gather and ddp.is_distributed():
+            x, ids = ddp.all_gather_cat(x), ddp.all_gather_cat(ids)
+            acts = {n: ddp.all_gather_cat(t) for n, t in acts.items()}
+        return self._measure(x, ids, acts, split=split, step=step, update=update), x.shape[0]
+
+    def _measure(
         self,
         x: torch.Tensor,
         ids: torch.Tensor,
@@ -162,8 +177,6 @@ class BatchMeasurer:
         step: int,
         update: bool,
     ) -> torch.Tensor | None:
-        """``[L, len(columns)]`` float64 rows, or None if a layer is not finite and the policy is
-        to skip. ``update=False`` (probe sets) leaves every width rule's state untouched."""
         d2, dims = _distances(x, acts)
         # A NaN or Inf activation makes its layer's distances non-finite (an Inf's square is
         # Inf, Inf - Inf is NaN, and no distance becomes -Inf): one check of the small
@@ -190,7 +203,7 @@ class BatchMeasurer:
         if self.label_gram.indicator:  # the estimate and its controls in one eigenvalue batch
             out = plane_step_with_controls(k_x, k_t, ids, self.alpha, null=null, fixed=fixed)
         else:
-            out = self._general_step(k_x, k_t, ids, y_gram, null, fixed)
+            out = self._general_step(k_x, k_t, y_gram, null, fixed)
         h_t = out["h_t"]
         cols = [
             out["i_xt"],
@@ -237,7 +250,7 @@ class BatchMeasurer:
             self._input_held[split] = isinstance(rule, Fixed) and held == rule.sigma
         return self._input_held[split]
 
-    def _general_step(self, k_x, k_t, ids, y_gram, null, fixed) -> dict[str, torch.Tensor]:
+    def _general_step(self, k_x, k_t, y_gram, null, fixed) -> dict[str, torch.Tensor]:
         """A label Gram other than the indicator: one :func:`plane_step` per quantity."""
         out = plane_step(k_x, k_t, None, self.alpha, k_y=y_gram)
         if null is not None:
@@ -264,10 +277,6 @@ class BatchMeasurer:
                 f"InformationPlane.load_state_dict: expected layers {list(self._proto.rules)}, "
                 f"got state for {layers}. The checkpoint belongs to another configuration."
             )
-        if "widths" not in state:  # one state shared by every split (infoplane <= 0.1.0)
-            for split in ("train", "test"):
-                self.state(split).load_state_dict(state)
-            return
         for split, st in state["widths"].items():
             self.state(split).load_state_dict(st)
         self.fixed = {

@@ -1,19 +1,28 @@
-"""Validation of the tracker's options: each public option checked once, with one clear line.
+"""The tracker's options: each constraint declared once, read everywhere an option is taken.
 
-Plain functions used by :class:`~infoplane.InformationPlane`'s constructor; they hold no state.
+:data:`PARAMETER_CONSTRAINTS` maps an option's name to the one check of its value (in the manner
+of scikit-learn's ``_parameter_constraints``); :func:`validate_option` applies it. The tracker's
+constructor, the experiment settings (:mod:`infoplane.experiments.config`) and both callbacks
+(:mod:`infoplane.integrations`) validate the options they share through it, so an option has the
+same rule and the same one-line error wherever it is passed. The checks hold no state.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from infoplane._validation import check_floating_data, check_positive_scalar
+from infoplane._validation import (
+    check_alpha,
+    check_floating_data,
+    check_integer,
+    check_positive_scalar,
+)
 from infoplane.capture import layer_names
 from infoplane.errors import (
     InvalidParameterError,
@@ -105,3 +114,30 @@ def check_on_nonfinite(policy: Any, who: str) -> str:
             f"{who}: expected on_nonfinite in {NONFINITE_POLICIES}, got {policy!r}."
         )
     return policy
+
+
+def _integer(minimum: int) -> Callable[[Any, str, str], int]:
+    def check(value: Any, name: str, who: str) -> int:
+        return check_integer(value, name, who, minimum=minimum)
+
+    return check
+
+
+#: Each shared option's one check: ``check(value, name, who)`` returns the value to use or raises
+#: one line naming ``who``. ``every=0`` means "never" (the callbacks' switch for the training
+#: batch; :meth:`~infoplane.InformationPlane.on_train_batch` then never measures).
+PARAMETER_CONSTRAINTS: dict[str, Callable[[Any, str, str], Any]] = {
+    "alpha": lambda value, name, who: check_alpha(value, who),
+    "every": _integer(0),
+    "run": _integer(0),
+    "batch_size": _integer(2),
+    "controls": lambda value, name, who: check_controls(value, who),
+    "label_kernel": lambda value, name, who: check_label_kernel(value, who),
+    "on_nonfinite": lambda value, name, who: check_on_nonfinite(value, who),
+}
+
+
+def validate_option(name: str, value: Any, who: str) -> Any:
+    """``value`` checked against the declaration of option ``name`` (see
+    :data:`PARAMETER_CONSTRAINTS`), on behalf of ``who``."""
+    return PARAMETER_CONSTRAINTS[name](value, name, who)

@@ -22,10 +22,7 @@ import torch
 from torch import nn
 
 from infoplane import distributed as ddp
-from infoplane._validation import (
-    check_alpha,
-    check_integer,
-)
+from infoplane._validation import check_integer
 from infoplane._version import __version__
 from infoplane.capture import (
     default_layers,
@@ -38,19 +35,17 @@ from infoplane.errors import (
 from infoplane.history import History
 from infoplane.inputs import LABELS_KEY
 from infoplane.loggers import make_logger
-from infoplane.schema import CONTROLS, SE_QUANTITIES
+from infoplane.schema import CONTROLS, NO_EPOCH, SE_QUANTITIES, Measurement
 from infoplane.tracker._measurer import BatchMeasurer, LabelKernel
 from infoplane.tracker._options import (
-    check_controls,
     check_fixed_widths,
-    check_label_kernel,
-    check_on_nonfinite,
     check_x_layer,
     layer_rules,
+    validate_option,
 )
 from infoplane.tracker._probe import ProbeAccumulator
-from infoplane.tracker._reader import LayerReader
-from infoplane.tracker._recorder import Recorder, Result
+from infoplane.tracker._reader import LayerBatch, LayerReader
+from infoplane.tracker._recorder import Recorder
 from infoplane.widths import make_width_rule
 
 
@@ -139,7 +134,7 @@ class InformationPlane:
                 f"{who}: expected model as a torch.nn.Module, got {type(model).__name__}."
             )
         self.model = model
-        self.alpha = check_alpha(alpha, who)
+        self.alpha = validate_option("alpha", alpha, who)
         names = layer_names(model, default_layers(model) if layers is None else layers, who)
         if include_output and output_name in names:
             raise InvalidParameterError(
@@ -154,12 +149,11 @@ class InformationPlane:
             include_output=bool(include_output),
             output_name=output_name,
             x_layer=check_x_layer(model, x_layer, who),
-            on_calls=self._on_calls,
         )
-        self.every = check_integer(every, "every", who)
-        self.on_nonfinite = check_on_nonfinite(on_nonfinite, who)
+        self.every = validate_option("every", every, who)
+        self.on_nonfinite = validate_option("on_nonfinite", on_nonfinite, who)
         self.num_classes = num_classes
-        label_sigma = check_label_kernel(label_kernel, who)
+        label_sigma = validate_option("label_kernel", label_kernel, who)
         x_rule = make_width_rule(x_width)
         rules = layer_rules(width, self.measured_names, who)
         self._measurer = BatchMeasurer(
@@ -168,9 +162,9 @@ class InformationPlane:
             rules=rules,
             label_gram=LabelKernel(label_sigma, num_classes),
             on_nonfinite=on_nonfinite,
-            controls=check_controls(controls, who),
+            controls=validate_option("controls", controls, who),
             fixed_widths=check_fixed_widths(fixed_widths, self.measured_names, who),
-            seed=check_integer(run, "run", who, minimum=0),
+            seed=validate_option("run", run, who),
         )
         config = _config(self, x_rule, rules, label_sigma)
         history = History(config) if history is None else history
@@ -178,10 +172,19 @@ class InformationPlane:
         loggers = [*loggers, writer] if writer is not None else list(loggers)
         self._recorder = Recorder(history, run=run, loggers=[make_logger(o) for o in loggers])
 
-    def _on_calls(self, bases: dict[str, str]) -> None:
-        """A module runs k times per forward: each call ``name:i`` gets a copy of its rule."""
-        self._measurer.rename_layers(bases)
-        self.history.config["layers"] = list(bases)
+    def _read(self, x: Any, y: Any, who: str) -> LayerBatch:
+        """One read of a batch; at the first, a module that ran k times per forward becomes k
+        layers ``name:i``, each with a copy of its width rule."""
+        first = self._reader.order is None
+        batch = self._reader.read(x, y, who=who)
+        if first:
+            self._follow_calls()
+        return batch
+
+    def _follow_calls(self) -> None:
+        if self._reader.calls:
+            self._measurer.rename_layers(self._reader.calls)
+            self.history.config["layers"] = list(self._reader.calls)
 
     # ----------------------------------------------------------------------------- properties
     @property
@@ -223,12 +226,31 @@ class InformationPlane:
         return self._reader.x_layer
 
     # ----------------------------------------------------------------------------- records
-    def _as_result(
-        self, values: torch.Tensor, names: list[str], columns: Sequence[str] | None = None
-    ) -> Result:
-        rows = values.tolist()  # the one host synchronisation of the step
-        columns = self._measurer.columns if columns is None else columns
-        return {n: dict(zip(columns, r, strict=True)) for n, r in zip(names, rows, strict=True)}
+    def _record(
+        self,
+        values: torch.Tensor | None,
+        names: Sequence[str],
+        *,
+        split: str,
+        step: int,
+        epoch: int | None,
+        n: int,
+        columns: Sequence[str] | None = None,
+    ) -> dict[str, dict[str, float]] | None:
+        """Make the step's :class:`~infoplane.schema.Measurement` (the one host
+        synchronisation of the step: ``values.tolist()``), record it and return its values."""
+        measurement = Measurement(
+            run=self.run,
+            split=split,
+            epoch=NO_EPOCH if epoch is None else int(epoch),
+            step=step,
+            n=int(n),
+            names=tuple(names),
+            columns=tuple(self._measurer.columns if columns is None else columns),
+            rows=None if values is None else tuple(map(tuple, values.tolist())),
+        )
+        self._recorder.record(measurement)
+        return measurement.values()
 
     # ----------------------------------------------------------------------------- public API
     def measure(
@@ -253,27 +275,22 @@ class InformationPlane:
         """
         who = "InformationPlane.measure"
         step = check_integer(step, "step", who, minimum=0)
-        batch, ids = self._reader.prepare(x, y, who)
-        x, acts = self._reader.read(batch)
-        ids = ids.to(x.device)
-        if ddp.is_distributed():
-            x = ddp.all_gather_cat(x)
-            ids = ddp.all_gather_cat(ids)
-            acts = {n: ddp.all_gather_cat(t) for n, t in acts.items()}
-        values = self._measurer.measure(x, ids, acts, split=split, step=step, update=True)
-        result = None if values is None else self._as_result(values, list(acts))
-        self._recorder.record(
-            result, names=list(acts), step=step, split=split, epoch=epoch, n=x.shape[0]
-        )
-        return result
+        batch = self._read(x, y, who)
+        values, n = self._measurer.measure(batch, split=split, step=step, update=True, gather=True)
+        return self._record(values, list(batch.acts), split=split, step=step, epoch=epoch, n=n)
 
     def on_train_batch(
         self, x: Any, y: Any = None, *, step: int, epoch: int | None = None
     ) -> dict[str, dict[str, float]] | None:
-        """The paper's protocol: measure the training batch when ``step % every == 0``."""
-        if step % self.every != 0:
+        """The paper's protocol: measure the training batch when :meth:`is_due` says so."""
+        if not self.is_due(step):
             return None
         return self.measure(x, y, step=step, split="train", epoch=epoch)
+
+    def is_due(self, step: int) -> bool:
+        """Whether :meth:`on_train_batch` measures at ``step``: ``step % every == 0``, and never
+        with ``every=0``."""
+        return bool(self.every) and step % self.every == 0
 
     def measure_probe(
         self,
@@ -308,30 +325,25 @@ class InformationPlane:
         columns = self._measurer.columns
         acc = None
         for xb, yb in _batches(data, batch_size, who):
-            batch, ids = self._reader.prepare(xb, yb, who)
-            xb, acts = self._reader.read(batch)
-            values = self._measurer.measure(
-                xb, ids.to(xb.device), acts, split=split, step=step, update=False
+            batch = self._read(xb, yb, who)
+            values, n = self._measurer.measure(
+                batch, split=split, step=step, update=False, gather=False
             )
-            acc = acc or ProbeAccumulator((len(acts), len(columns)))
+            acc = acc or ProbeAccumulator((len(batch.acts), len(columns)))
             if values is not None:
-                acc.update(values, xb.shape[0])
+                acc.update(values, n)
         names = self._reader.names()
         acc = acc or ProbeAccumulator((len(names), len(columns)))
         acc.sync()
-        result = None
+        values = None
         if acc.batches:
-            # The standard error of I(X;T) and I(T;Y) across the mini-batches, beside the means.
-            se = acc.standard_error()[:, [columns.index("i_xt"), columns.index("i_ty")]]
-            values = torch.cat([acc.mean(), se], dim=1)
-            result = self._as_result(values, names, (*columns, *SE_QUANTITIES))
-            if acc.batches == 1:  # one mini-batch: no spread to report
-                for q in result.values():
-                    del q["i_xt_se"], q["i_ty_se"]
-        self._recorder.record(
-            result, names=names, step=step, split=split, epoch=epoch, n=acc.samples
+            values, columns = acc.mean(), (*columns,)
+            if acc.batches > 1:  # the standard error of I(X;T) and I(T;Y) across mini-batches
+                se = acc.standard_error()[:, [columns.index("i_xt"), columns.index("i_ty")]]
+                values, columns = torch.cat([values, se], dim=1), (*columns, *SE_QUANTITIES)
+        return self._record(
+            values, names, split=split, step=step, epoch=epoch, n=acc.samples, columns=columns
         )
-        return result
 
     # ----------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
@@ -340,10 +352,10 @@ class InformationPlane:
         return {**self._measurer.state_dict(), "order": self._reader.order}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict` (a state saved by infoplane 0.1.0, with one width state
-        shared by every split, is loaded into the train and test splits)."""
+        """Restore :meth:`state_dict`."""
         if state.get("order") and self._reader.order is None:
             self._reader.set_order(list(state["order"]))
+            self._follow_calls()
         self._measurer.load_state_dict(state)
 
     def save(self, path: str | Path) -> Path | None:

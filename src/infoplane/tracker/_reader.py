@@ -1,16 +1,18 @@
-"""Read a batch through the model: one eval-mode forward → X and the measured activations.
+"""Read a batch through the model: one call → X, the label ids and the measured activations.
 
-:class:`LayerReader` is the capture half of :class:`~infoplane.InformationPlane`: it prepares
-what the user passed (:mod:`infoplane.inputs`), runs one forward in eval mode under ``no_grad``
-with hooks that exist only during the call (:mod:`infoplane.capture`), takes X from the batch or
-from a named layer, adds the softmax output, and fixes the order of the results at the first
-batch (a module run k times per forward becomes k layers ``name:i``).
+:class:`LayerReader` is the capture half of :class:`~infoplane.InformationPlane`: its
+:meth:`~LayerReader.read` prepares what the user passed (:mod:`infoplane.inputs`), checks it,
+runs one forward in eval mode under ``no_grad`` with hooks that exist only during the call
+(:mod:`infoplane.capture`), takes X from the batch or from a named layer, adds the softmax
+output, and fixes the order of the results at the first batch (a module run k times per
+forward becomes k layers ``name:i``; :attr:`LayerReader.calls` maps each to its module).
+Errors name the caller passed as ``who``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -20,6 +22,19 @@ from infoplane.errors import InvalidInputError, InvalidTypeError, LayerNotFoundE
 from infoplane.functional.kernels import label_ids
 from infoplane.inputs import PreparedBatch, prepare_batch
 from infoplane.tracker._options import check_finite
+
+
+class LayerBatch(NamedTuple):
+    """What one read gives: X ``[N, ...]``, the label ids ``[N]`` (on X's device) and the
+    activations ``{layer: [N, ...]}`` in result order."""
+
+    x: torch.Tensor
+    ids: torch.Tensor
+    acts: dict[str, torch.Tensor]
+
+    @property
+    def n(self) -> int:
+        return int(self.x.shape[0])
 
 
 class LayerReader:
@@ -33,7 +48,6 @@ class LayerReader:
         include_output: bool,
         output_name: str,
         x_layer: str | None,
-        on_calls: Callable[[dict[str, str]], None],
     ) -> None:
         self.model = model
         self.layers = layers
@@ -41,7 +55,8 @@ class LayerReader:
         self.output_name = output_name
         self.x_layer = x_layer
         self.order: list[str] | None = None
-        self._on_calls = on_calls
+        #: ``{name:i: name}`` once a module ran k > 1 times per forward (else empty).
+        self.calls: dict[str, str] = {}
 
     @property
     def measured_names(self) -> list[str]:
@@ -52,8 +67,8 @@ class LayerReader:
         """The result order once known, else the configured names."""
         return self.order or self.measured_names
 
-    def prepare(self, x: Any, y: Any, who: str) -> tuple[PreparedBatch, torch.Tensor]:
-        """The batch and its label ids ``[N]``, checked before the forward."""
+    def read(self, x: Any, y: Any, *, who: str) -> LayerBatch:
+        """Check the batch, run one eval-mode, no-grad forward, and return what it measured."""
         like = next((p for p in self.model.parameters() if p.is_floating_point()), None)
         batch = prepare_batch(x, y, x_layer=self.x_layer, like=like, who=who)
         ids = label_ids(batch.y, who, None)
@@ -61,11 +76,12 @@ class LayerReader:
             raise InvalidInputError(f"{who}: expected a batch of N >= 2 samples, got {batch.n}.")
         if batch.x is not None:
             check_finite(batch.x, who)
-        return batch, ids
+        x, acts = self._forward(batch, who)
+        return LayerBatch(x, ids.to(x.device), acts)
 
-    def read(self, batch: PreparedBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """One eval-mode, no-grad forward; returns X and the captured outputs in forward order."""
-        who = "InformationPlane.measure"
+    def _forward(
+        self, batch: PreparedBatch, who: str
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         extra = [n for n in [self.x_layer] if n is not None and n not in self.layers]
         hooked = self.layers + extra
         with eval_mode(self.model), torch.no_grad(), capture(self.model, hooked, who=who) as acts:
@@ -96,9 +112,9 @@ class LayerReader:
 
     def set_order(self, order: list[str]) -> None:
         """Fix the result order; a module run k times per forward becomes k layers ``name:i``
-        (``on_calls`` hears ``{name:i: name}`` so each call gets a copy of its width rule)."""
+        (recorded in :attr:`calls`, so each call gets a copy of its width rule)."""
         if set(order) != set(self.measured_names):
-            self._on_calls({n: call_base(n) for n in order})
+            self.calls = {n: call_base(n) for n in order}
             self.layers = [n for n in order if n != self.output_name or not self.include_output]
         self.order = order
 
@@ -113,4 +129,4 @@ def _softmax_output(out: Any, who: str) -> torch.Tensor:
     return torch.softmax(logits.detach().to(torch.float64), dim=1)
 
 
-__all__ = ["LayerReader"]
+__all__ = ["LayerBatch", "LayerReader"]

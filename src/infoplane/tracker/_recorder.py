@@ -1,20 +1,17 @@
 """Turn a measurement into history records and logger calls.
 
-:class:`Recorder` is the one place where a per-layer result becomes records (with the key, the
-layer's index, ``n`` and the status of :mod:`infoplane.schema`) and reaches the loggers.
+:class:`Recorder` is the one place where a :class:`~infoplane.schema.Measurement` becomes
+history records and reaches the loggers (on rank 0 only).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from infoplane import distributed as ddp
 from infoplane.history import History
 from infoplane.loggers import Logger
-from infoplane.schema import ESTIMATES, NO_EPOCH, STATUS_OK, STATUS_SKIPPED
-
-Result = dict[str, dict[str, float]]
+from infoplane.schema import Measurement
 
 
 class Recorder:
@@ -25,40 +22,13 @@ class Recorder:
         self.run = int(run)
         self.loggers = list(loggers)
 
-    def record(
-        self,
-        result: Mapping[str, Mapping[str, float]] | None,
-        *,
-        names: Sequence[str],
-        step: int,
-        split: str,
-        epoch: int | None,
-        n: int,
-    ) -> None:
-        """Record one measurement; ``None`` records every layer of ``names`` as skipped."""
-        status = STATUS_SKIPPED if result is None else STATUS_OK
-        rows: Mapping[str, Mapping[str, float]] = (
-            {name: dict.fromkeys(ESTIMATES, math.nan) for name in names}
-            if result is None
-            else result
-        )
-        for index, (name, q) in enumerate(rows.items()):
-            self.history.add(
-                {
-                    "run": self.run,
-                    "split": split,
-                    "epoch": NO_EPOCH if epoch is None else epoch,
-                    "step": step,
-                    "layer": name,
-                    "layer_index": index,
-                    "n": n,
-                    "status": status,
-                    **q,
-                }
-            )
-        if result is not None and ddp.is_rank_zero():
+    def record(self, measurement: Measurement) -> None:
+        """Record one measurement; a skipped step (``rows`` None) is recorded, not logged."""
+        for record in measurement.records():
+            self.history.add(record)
+        if measurement.rows is not None and ddp.is_rank_zero():
             for logger in self.loggers:
-                logger.log_measurement(result, split=split, step=step)
+                logger.log_measurement(measurement)
 
 
-__all__ = ["Recorder", "Result"]
+__all__ = ["Recorder"]
