@@ -59,15 +59,18 @@ def test_every_source_draws_the_same_plane(tmp_path):
 def test_controls_are_drawn_beside_the_estimate():
     frame = synthetic(extra=CONTROLS)
     _, ax = plot_information_plane(frame, colorbar=False)
-    styles = [line.get_linestyle() for line in ax.lines]
-    assert styles.count("--") >= 3 and styles.count(":") >= 3  # null floor, fixed widths per layer
+    floors = [line for line in ax.lines if line.get_gid() == "null floor"]
+    fixed = [line for line in ax.lines if line.get_gid() == "fixed"]
+    assert len(floors) == len(fixed) == 3  # null floor, fixed widths per layer
+    assert all(ln.get_linestyle() == "--" for ln in floors)
+    assert all(ln.get_linestyle() == "-" and ln.get_marker() == "v" for ln in fixed)
     fig, axes = plot_mi_curves(frame)
     for ax_, column in zip(axes, ("i_xt_null", "i_ty_null"), strict=True):
         dashed = [ln for ln in ax_.lines if ln.get_linestyle() == "--" and len(ln.get_xdata()) > 2]
         first = frame[(frame["layer"] == "l1") & (frame["run"] == 0)][column].to_numpy()
         assert np.allclose(dashed[0].get_ydata(), first)
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert labels[-2:] == ["null floor", "fixed widths"]
+    assert labels[-2:] == ["null floor: mean", "fixed widths"]
 
 
 def test_bands_are_the_95_percent_ci_over_runs():
