@@ -76,7 +76,7 @@ _LN2 = math.log(2.0)
 #: Up to this N ``method="auto"`` uses exact eigenvalues: ``torch.linalg.eigvalsh`` (float64) is
 #: as fast as :func:`approx_renyi_entropy` with its defaults or at most about 1.5x slower.
 #: Measured by ``python -m benchmarks.bench_scaling`` on a shared 2-core CPU (torch 2.13,
-#: alpha = 1.01, one thread): equal time at N ~ 420-470 (BENCHMARKS.md, "Claims"); set at 600,
+#: alpha = 1.01, one thread): equal time at N ~ 420-474 (BENCHMARKS.md, "Claims"); set at 600,
 #: so that the small saving between the two does not cost exactness. For alpha < 1 the estimate
 #: takes twice the Lanczos steps, so its crossover is somewhat higher.
 AUTO_EXACT_MAX_N: int = 600

@@ -31,9 +31,10 @@ from infoplane.errors import InvalidInputError, InvalidTypeError
 #: Column chunk of the upcast, translated samples on CPU, in elements (16 MiB of float64), in one
 #: buffer reused for every chunk. A product split into many small ones runs as many parallel
 #: regions, each of which waits for every thread: when another process holds a core that costs
-#: a scheduler time slice per region (with 1 MiB chunks the Gram takes up to 10x as long as one
-#: product on a busy 2-core CPU). Above about 32 MiB, on the other hand, the C allocator maps
-#: fresh pages for every call, and faulting them in costs as much as the upcast itself.
+#: a scheduler time slice per region (with 1 MiB chunks a Gram of [100, 1e6] and its entropy took
+#: 7.2x their bare primitives on a busy 2-core CPU at two threads; BENCHMARKS.md). Above about
+#: 32 MiB, on the other hand, the C allocator maps fresh pages for every call, and faulting them
+#: in costs as much as the upcast itself.
 _CHUNK_ELEMENTS = 1 << 21
 #: On an accelerator there are no page faults to avoid: one chunk (one product) up to this many
 #: elements (256 MiB of float64).
