@@ -44,8 +44,8 @@ COVERAGE = 0.95
 CHECK_LEVEL = 0.999
 #: Verdicts that count as the claim being made.
 FIRED = frozenset({fd.OBSERVED, fd.PARTLY})
-#: Verdicts that are a decision (fired or not); the others say why there is none.
-DECIDED = FIRED | {fd.NOT_OBSERVED}
+#: How the headline verdict begins when a control does not show what the estimate shows.
+NOT_OBSERVED_BECAUSE = fd.NOT_OBSERVED + ":"
 #: Runs aggregated into one replicate history.
 RUNS_PER_HISTORY = (1, 3)
 #: What a verdict claims, by ``(finding, variant)``.
@@ -53,11 +53,14 @@ CLAIMS: dict[tuple[str, str], str] = {
     ("fitting", "adaptive"): "I(T;Y) rises",
     ("fitting", "fixed"): "I(T;Y) rises at fixed width",
     ("fitting", "null"): "final I(T;Y) above the floor",
-    ("compression", "adaptive"): "I(X;T) rises then falls",
+    ("fitting", "controlled"): "I(T;Y) rises, the controls agree",
+    ("compression", "adaptive"): "I(X;T) falls",
     ("compression", "fixed"): "I(X;T) falls at fixed width",
     ("compression", "null"): "I(X;T) margin over the floor falls",
-    ("estimator", "adaptive"): "the estimator is not degenerate",
+    ("compression", "controlled"): "I(X;T) falls, the controls agree",
+    ("estimator", "adaptive"): "not degenerate, I(X;T) moves",
     ("estimator", "null"): "final I(X;T) above the floor",
+    ("estimator", "controlled"): "not degenerate, I(X;T) moves, above the floor",
 }
 #: Per-step columns read when present (NaN where the tracker does not record them).
 STEP_COLUMNS = (
@@ -101,7 +104,7 @@ class Config:
 QUICK = Config(
     replicates=12,
     steps=28,
-    n=50,
+    n=32,
     permutations=19,
     null_dims=(10,),
     grid_runs=2,
@@ -176,13 +179,32 @@ def history_groups(frames: Sequence[pd.DataFrame], runs: int) -> list[pd.DataFra
     return [pd.concat(frames[i : i + runs]) for i in range(0, len(frames) - runs + 1, runs)]
 
 
+def _variants(finding: fd.Finding) -> dict[str, str]:
+    """The verdict under each variant, and the headline (``controlled``) where there is one."""
+    out = dict(finding.verdicts)
+    controlled = getattr(type(finding), "controlled", None)
+    if isinstance(controlled, property):
+        out["controlled"] = finding.controlled
+    return out
+
+
+def decision(verdict: str) -> bool | None:
+    """Whether ``verdict`` states the claim (True), denies it (False), or decides nothing
+    (None: not recorded, saturated, inconclusive, not checked, estimate only)."""
+    if verdict in FIRED:
+        return True
+    if verdict == fd.NOT_OBSERVED or verdict.startswith(NOT_OBSERVED_BECAUSE):
+        return False
+    return None
+
+
 def verdict_records(measured: Measured, check: Check = default_check) -> pd.DataFrame:
     """One row per (runs per history, replicate, finding, variant) with its verdict."""
     rows = []
     for runs in RUNS_PER_HISTORY:
         for replicate, frame in enumerate(history_groups(measured.frames, runs)):
             for finding in check(frame):
-                for variant, verdict in finding.verdicts.items():
+                for variant, verdict in _variants(finding).items():
                     rows.append(
                         {
                             "scenario": measured.scenario.name,
@@ -223,8 +245,10 @@ def verdict_rates(records: pd.DataFrame, scenarios: Iterable[sc.Scenario]) -> pd
     keys = ["scenario", "finding", "variant", "runs"]
     for (name, finding, variant, runs), group in records.groupby(keys, sort=False):
         verdicts = group["verdict"]
-        decided = int(verdicts.isin(DECIDED).sum())
-        fired = int(verdicts.isin(FIRED).sum())
+        decisions = verdicts.map(decision)
+        undecided = decisions.isna()
+        decided = int((~undecided).sum())
+        fired = int(decisions.eq(True).sum())
         lo, hi = clopper_pearson(fired, decided)
         rows.append(
             {
@@ -239,13 +263,18 @@ def verdict_rates(records: pd.DataFrame, scenarios: Iterable[sc.Scenario]) -> pd
                 "lo": lo,
                 "hi": hi,
                 "bound": binomial_bound(decided) if decided else -1,
-                "undecided": ", ".join(sorted(set(verdicts[~verdicts.isin(DECIDED)]))),
+                "n": len(verdicts),
+                "undecided": ", ".join(sorted(set(verdicts[undecided]))),
             }
         )
     return pd.DataFrame(rows)
 
 
-def uncalibrated(rates: pd.DataFrame, variants: Iterable[str] = ("null", "fixed")) -> pd.DataFrame:
+#: The verdicts that claim a controlled false-positive rate: the controls and the headline.
+CONTROLLED = ("null", "fixed", "controlled")
+
+
+def uncalibrated(rates: pd.DataFrame, variants: Iterable[str] = CONTROLLED) -> pd.DataFrame:
     """Rows false by construction, of ``variants``, that fired more often than a 5% rate allows
     (above the 99.9% quantile of Binomial(decided, 0.05))."""
     false = rates["truth"].eq(False) & rates["variant"].isin(list(variants))
@@ -393,7 +422,9 @@ def _cell(rates: pd.DataFrame, runs: int) -> str:
     r = row.iloc[0]
     if not r["decided"]:
         return r["undecided"] or "-"
-    return _fmt_rate(r["rate"], r["lo"], r["hi"], int(r["decided"]), int(r["fired"]))
+    text = _fmt_rate(r["rate"], r["lo"], r["hi"], int(r["decided"]), int(r["fired"]))
+    rest = int(r["n"] - r["decided"])
+    return text + (f"; {rest} undecided ({r['undecided']})" if rest else "")
 
 
 def _above(rates: pd.DataFrame) -> str:
@@ -465,28 +496,40 @@ class Results:
     onehot: list[dict[str, Any]]
     gaussian: list[dict[str, Any]]
     bias: list[dict[str, Any]]
-    seconds: dict[str, float]
+    seconds: dict[str, tuple[float, float]]
     measured: list[Measured]
 
 
-def _log(message: str, start: float) -> None:
-    print(f"[{time.perf_counter() - start:7.1f} s] {message}", file=sys.stderr, flush=True)
+class Clock:
+    """Wall and CPU seconds of each part of a run, logged to stderr as they end."""
+
+    def __init__(self) -> None:
+        self.start = (time.perf_counter(), time.process_time())
+        self.last = self.start
+        self.parts: dict[str, tuple[float, float]] = {}
+
+    def lap(self, part: str) -> None:
+        now = (time.perf_counter(), time.process_time())
+        self.parts[part] = (now[0] - self.last[0], now[1] - self.last[1])
+        self.last = now
+        print(f"[{now[0] - self.start[0]:7.1f} s] {part}", file=sys.stderr, flush=True)
+
+    def total(self) -> None:
+        now = (time.perf_counter(), time.process_time())
+        self.parts["total"] = (now[0] - self.start[0], now[1] - self.start[1])
 
 
 def run_validation(config: Config, check: Check = default_check) -> Results:
     """Measure every scenario and grid of ``config`` and count the verdicts."""
-    start = time.perf_counter()
+    clock = Clock()
     options = tracker_options(config.permutations)
-    seconds: dict[str, float] = {}
     measured, records = [], []
     runs = config.replicates * max(RUNS_PER_HISTORY)
     for scenario in config.scenarios():
-        began = time.perf_counter()
         m = measure_scenario(scenario, runs, config.steps, config.n, options)
         measured.append(m)
         records.append(verdict_records(m, check))
-        seconds[scenario.name] = time.perf_counter() - began
-        _log(f"{scenario.name}: {runs} runs", start)
+        clock.lap(f"{scenario.name}: {runs} runs and their verdicts")
     rates = verdict_rates(pd.concat(records), config.scenarios())
     grids = {}
     for name, make in (
@@ -494,13 +537,17 @@ def run_validation(config: Config, check: Check = default_check) -> Results:
         ("gaussian", gaussian_table),
         ("bias", bias_table),
     ):
-        began = time.perf_counter()
         grids[name] = make(config, options)
-        seconds[name] = time.perf_counter() - began
-        _log(name, start)
-    seconds["total"] = time.perf_counter() - start
+        clock.lap(f"{name} table")
+    clock.total()
     return Results(
-        config, options, rates, step_table(measured), **grids, seconds=seconds, measured=measured
+        config,
+        options,
+        rates,
+        step_table(measured),
+        **grids,
+        seconds=clock.parts,
+        measured=measured,
     )
 
 
@@ -510,14 +557,15 @@ def render(results: Results, command: str, info: Mapping[str, Any]) -> str:
     c, rates = results.config, results.rates
     b = results.options.get("null_permutations")
     floor = f"B = {b} permuted draws" if b else "one permuted draw (the tracker has no B)"
-    minutes = results.seconds["total"] / 60.0
+    wall, cpu = (v / 60.0 for v in results.seconds["total"])
     out = [
         "# Validation: the false-positive rate and power of every verdict",
         "",
         "<!-- Generated by benchmarks/validation.py: edit the script and rerun it, "
         "not this page. -->",
         "",
-        f"Generated by `{command}` in {minutes:.1f} minutes of wall time on one core.",
+        f"Generated by `{command}` in {wall:.1f} minutes of wall time ({cpu:.1f} minutes of CPU "
+        "time, one thread).",
         "",
         header_line(info).removeprefix("## ") + ".",
         "",
@@ -624,13 +672,14 @@ def _step_sections(results: Results) -> list[str]:
 
 
 def _seconds_section(results: Results) -> list[str]:
-    rows = [{"part": k, "seconds": v} for k, v in results.seconds.items()]
+    rows = [{"part": k, "wall s": w, "CPU s": c} for k, (w, c) in results.seconds.items()]
     return [
         "## Cost",
         "",
-        "Wall time of each part of this run.",
+        "Wall and CPU time of each part of this run (the wall time includes what other "
+        "processes of the machine took from its core).",
         "",
-        table(rows, ["part", "seconds"]),
+        table(rows, ["part", "wall s", "CPU s"]),
         "",
     ]
 
@@ -670,7 +719,7 @@ def main(argv: list[str] | None = None) -> int:
         print(page)
     else:
         atomic_write_text(Path(out), page + "\n")
-        print(f"wrote {out} in {results.seconds['total']:.0f} s", file=sys.stderr)
+        print(f"wrote {out} in {results.seconds['total'][0]:.0f} s", file=sys.stderr)
     return 0
 
 
