@@ -17,29 +17,36 @@ from pathlib import Path
 from typing import Any
 
 #: Per-layer estimates of one measurement, in bits (``sigma`` in the library's convention,
-#: METHOD.md): I(X;T), I(T;Y), S(T), S(X), S(Y) and the layer's kernel width.
-ESTIMATES: tuple[str, ...] = ("i_xt", "i_ty", "h_t", "h_x", "h_y", "sigma")
+#: METHOD.md): I(X;T), I(T;Y), S(T), S(X), S(Y), the layer's kernel width, and whether its Gram
+#: is saturated (1.0: S(T) at log2 N or 0, or the Gram at I or 11^T; the estimate then measures
+#: the width, not the representation).
+ESTIMATES: tuple[str, ...] = ("i_xt", "i_ty", "h_t", "h_x", "h_y", "sigma", "saturated")
 
-#: Controls measured beside the estimates (``InformationPlane(controls=...)``): the null floor
-#: (labels, or the samples of T against X, permuted at the same widths) and the fixed-width
-#: control (the same step at widths held fixed). Empty in a record when the control is off.
+#: Controls measured beside the estimates (``InformationPlane(controls=...)``), empty in a record
+#: when the control is off.
+#: The null distribution: B draws per step with the labels permuted (I(T;Y)) or the samples of X
+#: permuted against T (I(X;T)), at the estimate's widths. ``*_null`` is the draws' mean (the
+#: floor), ``*_null_q95`` their 95% quantile, ``*_p`` the permutation p-value
+#: ``(1 + #{draw >= estimate}) / (B + 1)``.
 NULL_QUANTITIES: tuple[str, ...] = ("i_xt_null", "i_ty_null")
-FIXED_QUANTITIES: tuple[str, ...] = ("i_xt_fixed", "i_ty_fixed")
-CONTROL_QUANTITIES: tuple[str, ...] = NULL_QUANTITIES + FIXED_QUANTITIES
-
-#: The null distribution of each measured step: the 95% quantile of the B permuted draws (the
-#: floor above is their mean) and the permutation p-value ``(1 + #{draw >= estimate}) / (B + 1)``.
 NULL_Q95_QUANTITIES: tuple[str, ...] = ("i_xt_null_q95", "i_ty_null_q95")
 P_VALUE_QUANTITIES: tuple[str, ...] = ("i_xt_p", "i_ty_p")
-#: The fixed-width control's S(T) and its held width (NaN before the split's reference step).
+#: The fixed-width control: the same step with each layer's width held at a fixed ratio to the
+#: batch's median pairwise distance (or at an absolute width the user gave), from the split's
+#: reference step on (NaN before it): I(X;T), I(T;Y), S(T), the held width and its saturation.
+FIXED_QUANTITIES: tuple[str, ...] = ("i_xt_fixed", "i_ty_fixed")
 FIXED_EXTRA_QUANTITIES: tuple[str, ...] = ("h_t_fixed", "sigma_fixed")
-#: 1.0 where a variant's Gram is saturated (S(T) at log2 N or 0, or the Gram at I or 11^T),
-#: else 0.0: the estimate's and the fixed-width control's. A saturated variant is not read.
+#: The saturation flags of the estimate and of the fixed-width control (see ``ESTIMATES``).
 SATURATION_QUANTITIES: tuple[str, ...] = ("saturated", "saturated_fixed")
 
-#: Names of the controls, as passed to ``InformationPlane(controls=...)``.
+#: Names of the controls, as passed to ``InformationPlane(controls=...)``, and the fields each
+#: adds to a result and a record.
 CONTROLS: tuple[str, ...] = ("null", "fixed")
-CONTROL_FIELDS: dict[str, tuple[str, ...]] = {"null": NULL_QUANTITIES, "fixed": FIXED_QUANTITIES}
+CONTROL_FIELDS: dict[str, tuple[str, ...]] = {
+    "null": NULL_QUANTITIES + NULL_Q95_QUANTITIES + P_VALUE_QUANTITIES,
+    "fixed": FIXED_QUANTITIES + FIXED_EXTRA_QUANTITIES + ("saturated_fixed",),
+}
+CONTROL_QUANTITIES: tuple[str, ...] = CONTROL_FIELDS["null"] + CONTROL_FIELDS["fixed"]
 
 #: Standard errors across the mini-batches of a probe set (``measure_probe``); empty for a
 #: single-batch measurement, where no such spread exists.
@@ -68,8 +75,8 @@ FIELDS: tuple[str, ...] = (
 INT_FIELDS: frozenset[str] = frozenset({"run", "epoch", "step", "layer_index", "n"})
 FLOAT_FIELDS: frozenset[str] = frozenset(QUANTITIES)
 STR_FIELDS: frozenset[str] = frozenset({"split", "layer", "status"})
-#: Fields a history written by an older infoplane may lack; they load as missing values.
-OPTIONAL_FIELDS: frozenset[str] = frozenset(CONTROL_QUANTITIES + SE_QUANTITIES)
+#: Fields a history may lack (a control that was off, a file written without them): missing values.
+OPTIONAL_FIELDS: frozenset[str] = frozenset(CONTROL_QUANTITIES + SE_QUANTITIES + ("saturated",))
 
 #: ``status`` of a measured record, and of a step skipped because activations were not finite.
 STATUS_OK = "ok"

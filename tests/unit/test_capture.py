@@ -565,7 +565,10 @@ def test_wrapped_model_accepts_unwrapped_names(build) -> None:
         torch.testing.assert_close(via_wrapper[name], direct[name], rtol=0, atol=0)
     a = InformationPlane(wrapped).measure(x, y, step=0)
     b = InformationPlane(inner).measure(x, y, step=0)
-    assert a == b
+    # The same numbers, bit for bit (the fixed-width control is NaN in both at the first step).
+    assert {k: {q: repr(v) for q, v in r.items()} for k, r in a.items()} == {
+        k: {q: repr(v) for q, v in r.items()} for k, r in b.items()
+    }
     assert_no_hooks(wrapped)
 
 

@@ -235,17 +235,6 @@ def test_resume_continues_bit_for_bit(every):
     assert resumed.state_dict() == original.state_dict()
 
 
-def test_a_state_without_last_step_resumes_per_call():
-    """A state written before iterations were recorded: the next call is iteration ``steps``."""
-    rule = widths.LabelAlignment(warmup_steps=3)
-    rule.load_state_dict({"steps": 3, "sigma": 1.25})
-    assert rule.last_step == 2 and rule.next_step() == 3
-    x, y = _batch(0, seed=90)
-    d2, ky = infoplane.squared_distances(x), infoplane.label_gram(y)
-    best = rule.best_candidate(d2, ky)
-    assert torch.equal(rule(d2, 5, ky), 0.9 * torch.tensor(1.25, dtype=torch.float64) + 0.1 * best)
-
-
 # ----------------------------------------------------------------------------- the interface
 def test_names_and_the_public_namespace():
     assert set(widths.WIDTH_RULES) == {

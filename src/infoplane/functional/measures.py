@@ -17,6 +17,8 @@ These are private building blocks of :class:`infoplane.InformationPlane` (inputs
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -164,6 +166,12 @@ def plane_step(
     }
 
 
+#: Bytes of float64 matrices one batched eigenvalue call of the null distribution may take; the
+#: permuted draws are split into chunks of at most this size, so a large B or N never builds
+#: every draw's ``[L, N, N]`` product at once.
+NULL_CHUNK_BYTES = 1 << 27
+
+
 def plane_step_with_controls(
     k_x: torch.Tensor,
     k_t: torch.Tensor,
@@ -171,24 +179,26 @@ def plane_step_with_controls(
     alpha: float,
     *,
     null: tuple[torch.Tensor, torch.Tensor] | None = None,
-    fixed: tuple[torch.Tensor, torch.Tensor] | None = None,
+    fixed: tuple[torch.Tensor | None, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """:func:`plane_step` (indicator labels) and its controls, in one eigenvalue batch.
+    """:func:`plane_step` (indicator labels) and its controls.
 
     Args:
         k_x, k_t, y, alpha: as :func:`plane_step`.
-        null: ``(perm_x, perm_y)``, permutations ``[N]``: adds ``i_xt_null``, I(X;T) with the
-            samples of X permuted (``K_X[perm_x][:, perm_x]``), and ``i_ty_null``, I(T;Y) with
-            the labels permuted (``y[perm_y]``), at the same Grams.
-        fixed: ``(k_x_fixed, k_t_fixed)``, the Grams at held widths: adds ``i_xt_fixed`` and
-            ``i_ty_fixed``. ``k_x_fixed`` None: the input's held width is the estimate's, so
-            the control uses ``k_x`` and ``S(X)`` (one eigenvalue problem fewer).
+        null: ``(perms_x, perms_y)``, ``[B, N]`` permutations: adds ``i_xt_draws`` ``[L, B]``,
+            I(X;T) with the samples of X permuted (``K_X[p][:, p]``), and ``i_ty_draws``
+            ``[L, B]``, I(T;Y) with the labels permuted (``y[q]``), at the same Grams: the
+            null distribution of the step (:func:`null_summary` reads it).
+        fixed: ``(k_x_fixed, k_t_fixed)``, the Grams at held widths: adds ``i_xt_fixed``,
+            ``i_ty_fixed`` and ``h_t_fixed``. ``k_x_fixed`` None: the input's held width is the
+            estimate's, so the control uses ``k_x`` and ``S(X)`` (one eigenvalue problem fewer).
 
-    The estimate and its controls share S(X), S(T) and S(Y), which are computed once; every
-    other spectrum goes to one batched ``eigvalsh`` (and one for the class blocks). I(T;Y)
-    with permuted labels uses ``S(A_T o A_{Y[q]}) = S(A_{T'} o A_Y)`` with ``T'`` the samples
-    of T under the inverse permutation, so its class blocks are gathered from ``K_T`` through
-    the permuted layout, with the same class sizes as the others.
+    The estimate and its controls share S(X), S(T) and S(Y), which are computed once; the
+    estimate's and the fixed control's spectra go to one batched ``eigvalsh`` (and one for the
+    class blocks), the null draws to chunked calls of at most :data:`NULL_CHUNK_BYTES`. I(T;Y)
+    with permuted labels uses ``S(A_T o A_{Y[q]}) = S(A_{T'} o A_Y)`` with ``T'`` the samples of
+    T under the inverse permutation, so its class blocks are gathered from ``K_T`` through the
+    permuted layout, with the same class sizes as the others.
     """
     num_layers = k_t.shape[0]
     index, valid, counts = _class_layout(y)
@@ -196,13 +206,7 @@ def plane_step_with_controls(
     index, valid = _to_device(index, device), _to_device(valid, device)
     # Each entry is (a, b): the matrices a / N, or a o b / N; written into one buffer.
     entries = [(k_x[None], None), (k_t, None), (k_x[None], k_t)]
-    # Each (Grams, layout) gives the class blocks of K o K_Y; a permuted layout gathers the
-    # blocks of the permuted Grams without forming them.
     with_labels = [(k_t, index)]
-    if null is not None:
-        perm_x, perm_y = null
-        entries.append((k_x[perm_x][:, perm_x][None], k_t))
-        with_labels.append((k_t, torch.argsort(perm_y)[index]))
     if fixed is not None:
         k_x_f, k_t_f = fixed
         if k_x_f is not None:
@@ -221,18 +225,78 @@ def plane_step_with_controls(
         "i_xt": h_x + h_t - s[1 + num_layers : 1 + 2 * num_layers],
         "i_ty": h_t + h_y - s_ty[:num_layers],
     }
-    at, blocks_at = 1 + 2 * num_layers, num_layers
-    if null is not None:
-        out["i_xt_null"] = h_x + h_t - s[at : at + num_layers]
-        out["i_ty_null"] = h_t + h_y - s_ty[blocks_at : blocks_at + num_layers]
-        at, blocks_at = at + num_layers, blocks_at + num_layers
     if fixed is not None:
+        at = 1 + 2 * num_layers
         if fixed[0] is None:
             h_xf = h_x
         else:
             h_xf = s[at]
             at += 1
         h_tf, h_xtf = s[at : at + num_layers], s[at + num_layers : at + 2 * num_layers]
+        out["h_t_fixed"] = h_tf
         out["i_xt_fixed"] = h_xf + h_tf - h_xtf
-        out["i_ty_fixed"] = h_tf + h_y - s_ty[blocks_at : blocks_at + num_layers]
+        out["i_ty_fixed"] = h_tf + h_y - s_ty[num_layers : 2 * num_layers]
+    if null is not None:
+        s_xt, s_ty_null = _null_joint_entropies(k_x, k_t, index, valid, null, alpha)
+        out["i_xt_draws"] = (h_x + h_t)[:, None] - s_xt
+        out["i_ty_draws"] = (h_t + h_y)[:, None] - s_ty_null
     return out
+
+
+def _null_joint_entropies(
+    k_x: torch.Tensor,
+    k_t: torch.Tensor,
+    index: torch.Tensor,
+    valid: torch.Tensor,
+    null: tuple[torch.Tensor, torch.Tensor],
+    alpha: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(S(X[p], T), S(T, Y[q]))`` ``[L, B]`` of every draw, in chunks of draws."""
+    perms_x, perms_y = null
+    num_layers, n = k_t.shape[0], k_t.shape[-1]
+    draws = perms_x.shape[0]
+    chunk = max(1, NULL_CHUNK_BYTES // max(1, 8 * num_layers * n * n))
+    s_xt, s_ty = [], []
+    for start in range(0, draws, chunk):
+        px, py = perms_x[start : start + chunk], perms_y[start : start + chunk]
+        entries = [(k_x[q][:, q][None], k_t) for q in px]
+        blocks = torch.cat([_class_blocks(k_t, torch.argsort(q)[index], valid) for q in py])
+        ones = torch.ones(1, dtype=k_t.dtype, device=k_t.device)
+        s, sb, _ = _indicator_entropies(_scaled(entries), blocks, ones, alpha)
+        s_xt.append(s.reshape(len(px), num_layers))
+        s_ty.append(sb.reshape(len(py), num_layers))
+    return torch.cat(s_xt).T, torch.cat(s_ty).T
+
+
+def null_summary(
+    estimate: torch.Tensor, draws: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(mean, 95% quantile, p-value)`` ``[L]`` of the null draws ``[L, B]`` against the
+    estimate ``[L]``: the permutation p-value ``(1 + #{draw >= estimate}) / (B + 1)``, valid
+    (exact for exchangeable draws, conservative under ties) at every level."""
+    b = draws.shape[-1]
+    exceed = (draws >= estimate[:, None]).sum(dim=-1).to(draws.dtype)
+    return draws.mean(dim=-1), torch.quantile(draws, 0.95, dim=-1), (1.0 + exceed) / (b + 1.0)
+
+
+#: A Gram is saturated when S(T) is within this fraction of log2 N of log2 N or of 0, or when its
+#: mean off-diagonal value is within ``SATURATION_OFFDIAG`` of 0 (the identity) or of 1 (11^T).
+SATURATION_FRACTION = 0.01
+SATURATION_OFFDIAG = 1e-3
+
+
+def saturated(h_t: torch.Tensor, k_t: torch.Tensor) -> torch.Tensor:
+    """1.0 where a layer's unit-diagonal Gram ``[L, N, N]`` with entropy ``h_t`` ``[L]`` is
+    saturated (see :data:`SATURATION_FRACTION`), else 0.0: such an estimate measures its
+    kernel width, not the representation."""
+    n = k_t.shape[-1]
+    top = math.log2(n)
+    off = (k_t.sum(dim=(-2, -1)) - n) / (n * (n - 1))
+    near = SATURATION_FRACTION * top
+    flags = (
+        (h_t >= top - near)
+        | (h_t <= near)
+        | (off <= SATURATION_OFFDIAG)
+        | (off >= 1.0 - SATURATION_OFFDIAG)
+    )
+    return flags.to(h_t.dtype)

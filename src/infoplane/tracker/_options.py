@@ -131,6 +131,7 @@ PARAMETER_CONSTRAINTS: dict[str, Callable[[Any, str, str], Any]] = {
     "every": _integer(0),
     "run": _integer(0),
     "batch_size": _integer(2),
+    "null_permutations": _integer(1),
     "controls": lambda value, name, who: check_controls(value, who),
     "label_kernel": lambda value, name, who: check_label_kernel(value, who),
     "on_nonfinite": lambda value, name, who: check_on_nonfinite(value, who),

@@ -36,7 +36,7 @@ from infoplane.history import History
 from infoplane.inputs import LABELS_KEY
 from infoplane.loggers import make_logger
 from infoplane.schema import CONTROLS, NO_EPOCH, SE_QUANTITIES, Measurement
-from infoplane.tracker._measurer import BatchMeasurer, LabelKernel
+from infoplane.tracker._measurer import DEFAULT_NULL_PERMUTATIONS, BatchMeasurer, LabelKernel
 from infoplane.tracker._options import (
     check_fixed_widths,
     check_x_layer,
@@ -127,6 +127,7 @@ class InformationPlane:
         fixed_widths: Mapping[str, float] | None = None,
         loggers: Iterable[Any] = (),
         x_layer: Any = None,
+        null_permutations: int = DEFAULT_NULL_PERMUTATIONS,
     ) -> None:
         who = "InformationPlane"
         if not isinstance(model, nn.Module):
@@ -165,6 +166,7 @@ class InformationPlane:
             controls=validate_option("controls", controls, who),
             fixed_widths=check_fixed_widths(fixed_widths, self.measured_names, who),
             seed=validate_option("run", run, who),
+            null_permutations=validate_option("null_permutations", null_permutations, who),
         )
         config = _config(self, x_rule, rules, label_sigma)
         history = History(config) if history is None else history
@@ -276,8 +278,9 @@ class InformationPlane:
         who = "InformationPlane.measure"
         step = check_integer(step, "step", who, minimum=0)
         batch = self._read(x, y, who)
-        values, n = self._measurer.measure(batch, split=split, step=step, update=True, gather=True)
-        return self._record(values, list(batch.acts), split=split, step=step, epoch=epoch, n=n)
+        rows = self._measurer.measure(batch, split=split, step=step, update=True, gather=True)
+        names = list(batch.acts)
+        return self._record(rows.values, names, split=split, step=step, epoch=epoch, n=rows.n)
 
     def on_train_batch(
         self, x: Any, y: Any = None, *, step: int, epoch: int | None = None
@@ -326,24 +329,30 @@ class InformationPlane:
         acc = None
         for xb, yb in _batches(data, batch_size, who):
             batch = self._read(xb, yb, who)
-            values, n = self._measurer.measure(
-                batch, split=split, step=step, update=False, gather=False
-            )
-            acc = acc or ProbeAccumulator((len(batch.acts), len(columns)))
-            if values is not None:
-                acc.update(values, n)
+            rows = self._measurer.measure(batch, split=split, step=step, update=False, gather=False)
+            acc = acc or self._accumulator(len(batch.acts))
+            if rows.values is not None:
+                acc.update(rows.values, rows.n, rows.draws)
         names = self._reader.names()
-        acc = acc or ProbeAccumulator((len(names), len(columns)))
+        acc = acc or self._accumulator(len(names))
         acc.sync()
         values = None
         if acc.batches:
             values, columns = acc.mean(), (*columns,)
+            draws = acc.mean_draws()
+            if draws is not None:  # the probe's null distribution: averaged draws
+                values = self._measurer.with_null(values, draws)
             if acc.batches > 1:  # the standard error of I(X;T) and I(T;Y) across mini-batches
                 se = acc.standard_error()[:, [columns.index("i_xt"), columns.index("i_ty")]]
                 values, columns = torch.cat([values, se], dim=1), (*columns, *SE_QUANTITIES)
         return self._record(
             values, names, split=split, step=step, epoch=epoch, n=acc.samples, columns=columns
         )
+
+    def _accumulator(self, num_layers: int) -> ProbeAccumulator:
+        m = self._measurer
+        draws = (num_layers, 2, m.null_permutations) if "null" in m.controls else None
+        return ProbeAccumulator((num_layers, len(m.columns)), draws)
 
     # ----------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
@@ -405,5 +414,7 @@ def _config(plane: InformationPlane, x_rule, rules, label_sigma) -> dict[str, An
         "layers": plane.measured_names,
         "output_transform": "softmax" if plane.include_output else None,
         "controls": list(plane._measurer.controls),
+        "null_permutations": plane._measurer.null_permutations,
+        "fixed_control": "width / median pairwise distance held from the reference step",
         "infoplane_version": __version__,
     }

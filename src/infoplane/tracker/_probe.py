@@ -20,11 +20,13 @@ _REDUCTIONS = ("sum",)
 class ProbeAccumulator:
     """Mean and standard error of ``[L, Q]`` per-batch rows over a probe set."""
 
-    def __init__(self, shape: tuple[int, int]) -> None:
+    def __init__(self, shape: tuple[int, int], draws: tuple[int, ...] | None = None) -> None:
         self._states: dict[str, torch.Tensor] = {}
         self._reduce: dict[str, str] = {}
         self.add_state("total", torch.zeros(shape, dtype=torch.float64), "sum")
         self.add_state("total_sq", torch.zeros(shape, dtype=torch.float64), "sum")
+        if draws is not None:  # the null distribution's draws [L, 2, B], summed like the rows
+            self.add_state("draws", torch.zeros(draws, dtype=torch.float64), "sum")
         self.add_state("batches", torch.zeros((), dtype=torch.float64), "sum")
         self.add_state("samples", torch.zeros((), dtype=torch.float64), "sum")
         self._synced = False
@@ -36,10 +38,13 @@ class ProbeAccumulator:
         self._states[name] = default
         self._reduce[name] = reduce
 
-    def update(self, row: torch.Tensor, n: int) -> None:
-        """Add one mini-batch's ``[L, Q]`` estimates, measured on ``n`` samples."""
+    def update(self, row: torch.Tensor, n: int, draws: torch.Tensor | None = None) -> None:
+        """Add one mini-batch's ``[L, Q]`` estimates (and null draws), measured on ``n``
+        samples."""
         row = row.detach().to("cpu", torch.float64)
         s = self._states
+        if draws is not None:
+            s["draws"] = s["draws"] + draws.detach().to("cpu", torch.float64)
         s["total"] = s["total"] + row
         s["total_sq"] = s["total_sq"] + row * row
         s["batches"] = s["batches"] + 1
@@ -72,6 +77,12 @@ class ProbeAccumulator:
         if self.batches == 0:
             return None
         return self._states["total"] / self.batches
+
+    def mean_draws(self) -> torch.Tensor | None:
+        """The null draws averaged over mini-batches, or None (no batch, or no null control)."""
+        if self.batches == 0 or "draws" not in self._states:
+            return None
+        return self._states["draws"] / self.batches
 
     def standard_error(self) -> torch.Tensor | None:
         """The standard error of the mean across mini-batches (NaN with a single batch)."""

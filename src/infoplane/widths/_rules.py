@@ -60,6 +60,9 @@ from infoplane.widths._functions import (
     silverman_from_sq,
 )
 
+#: The weight of a moving average's first width below which the average counts as settled.
+SETTLED_WEIGHT = 0.1
+
 
 class WidthRule:
     """A kernel-width rule applied to one layer step after step.
@@ -70,6 +73,14 @@ class WidthRule:
     """
 
     name = "rule"
+    #: Whether the rule remembers earlier batches (a moving average): its width then lags the
+    #: representation, which is what the fixed-width control controls for.
+    moving = False
+
+    def settled(self) -> bool:
+        """Whether the rule's width no longer depends on how it started: always, for a rule
+        without memory."""
+        return True
 
     def width(
         self, sq_dists: torch.Tensor, dim: int, y_gram: torch.Tensor | None = None
@@ -230,6 +241,17 @@ class _MovingAlignment(WidthRule):
         #: hint for its speed only; the pick is the full search's whatever the hint).
         self._hints: dict[int, int] = {}
 
+    moving = True
+
+    def settled(self) -> bool:
+        """True once the warm-up grid is over and the first width's weight in the moving
+        average, ``beta ** (iterations since it)``, is below :data:`SETTLED_WEIGHT` (22
+        iterations at ``beta = 0.9``)."""
+        if self.first_step is None or self.last_step is None:
+            return False
+        elapsed = self.last_step - self.first_step
+        return elapsed >= self.warmup_steps and self.beta**elapsed < SETTLED_WEIGHT
+
     def _grid(self, dist: torch.Tensor, n: int, num: int) -> torch.Tensor:
         """The ``num`` candidates of a batch of ``n`` samples whose pairs have distances
         ``dist`` ``[P]``."""
@@ -303,10 +325,8 @@ class _MovingAlignment(WidthRule):
 
     def load_state_dict(self, state):
         self.steps = int(state["steps"])
-        last = state.get("last_step", self.steps - 1 if self.steps > 0 else None)
+        last, first = state["last_step"], state["first_step"]
         self.last_step = None if last is None else int(last)
-        # States saved before first_step existed counted the warm-up in updates from step 0.
-        first = state.get("first_step", 0 if self.steps > 0 else None)
         self.first_step = None if first is None else int(first)
         sigma = state.get("sigma")
         self.sigma = None if sigma is None else torch.tensor(float(sigma), dtype=torch.float64)
