@@ -6,8 +6,9 @@ directory holding only a history saved by the library works too. :func:`make_fig
 every figure into ``figures/``; :func:`write_report` adds ``report.md`` (relative image links)
 and a self-contained ``report.html`` (images embedded as base64 PNG). The report leads with the
 findings of Wickstrøm et al. (arXiv:1909.11396), each with its verdict under the adaptive widths,
-the fixed-width control and the null floor (:mod:`infoplane.analysis.findings`, computed once),
-then the figures, the per-layer tables, the configuration and the provenance of the run. Figures
+the fixed-width control and the null floor and its controlled headline, every verdict with its
+test (:mod:`infoplane.analysis.findings`, computed once), then the figures, the per-layer tables
+(the estimate, then the controls), the configuration and the provenance of the run. Figures
 are built on :class:`matplotlib.figure.Figure` objects directly: no pyplot state, no backend
 change.
 """
@@ -38,7 +39,13 @@ from infoplane.analysis import (
     sentences,
 )
 from infoplane.analysis.findings import VARIANTS
-from infoplane.analysis.wording import controls_note
+from infoplane.analysis.wording import (
+    compression_rule,
+    controls_note,
+    floor_state,
+    runs,
+    trend_state,
+)
 from infoplane.errors import HistoryError, InvalidInputError
 from infoplane.io import atomic_write_text
 from infoplane.schema import STATUS_OK, RunDir
@@ -283,98 +290,151 @@ _VARIANT_HEADERS = {
 }
 
 
+def _scope(tables: RunTables) -> str:
+    n_runs = tables.n_runs(tables.main)
+    if n_runs == 1:
+        return (
+            "One run: no run-to-run spread is quoted. A rise or a fall is tested over runs, so "
+            "those verdicts are inconclusive."
+        )
+    return (
+        f"{n_runs} runs: spreads are 95% confidence intervals over runs. Every verdict but the "
+        "DPI's (a descriptive tolerance check) rests on a test at 0.05, named beside it."
+    )
+
+
 def _findings_blocks(tables: RunTables, findings: Sequence[Finding]) -> list[Block]:
     rows = [
         [
             f"{i}. {f.title}" + ("" if f.key == "train_vs_test" else f" ({f.split})"),
             *(f.verdicts[v] for v in VARIANTS),
+            f.controlled,
         ]
         for i, f in enumerate(findings, start=1)
     ]
-    controls = controls_note(tables)
-    n_runs = int(tables.aggregate(tables.main)["n_runs"].max())
-    spread = (
-        f"{n_runs} runs: spreads are 95% confidence intervals over runs."
-        if n_runs > 1
-        else "One run: no run-to-run spread is quoted."
+    note = (
+        f"{controls_note(tables)} {_scope(tables)} The verdict is the controlled one: observed "
+        "only when the estimate (adaptive widths) shows the finding and it survives the null "
+        "floor and the fixed-width control (where that is not saturated). Information "
+        "quantities in bits."
     )
+    headers = ["finding", *(_VARIANT_HEADERS[v] for v in VARIANTS), "verdict"]
     blocks: list[Block] = [
         ("h2", "Findings of the paper, checked on this run"),
-        ("p", f"{controls} {spread} Information quantities in bits."),
-        ("table", ["finding", *(_VARIANT_HEADERS[v] for v in VARIANTS)], rows),
+        ("p", note),
+        ("table", headers, rows),
     ]
     for i, f in enumerate(findings, start=1):
-        blocks += [("h3", f"{i}. {f.title}: {f.verdict}"), ("ul", sentences(f))]
+        blocks += [("h3", f"{i}. {f.title}: {f.controlled}"), ("ul", sentences(f))]
     return blocks
 
 
 # ----------------------------------------------------------------------------- per-layer tables
-def _state(row: Any, prefix: str = "") -> str:
-    """Compression of one layer in words (never 'not observed' for a layer that only rises)."""
-    if not row.get(f"{prefix}recorded", True):
+def _p(value: float) -> str:
+    if not math.isfinite(value):
         return "—"
-    if row[f"{prefix}compressed"]:
-        return "yes"
-    if row[f"{prefix}peak_at_start"]:
-        return "no (peak at the first step)"
-    if not row[f"{prefix}drop"] > 0:
-        return "no (never falls)"
-    return "no (fall below the threshold)"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _ci(value: float, ci: float, digits: int = 1) -> str:
+    if not math.isfinite(value):
+        return "—"
+    return f"{value:.{digits}f}" + (f" ± {ci:.{digits}f}" if math.isfinite(ci) else "")
+
+
+def _rise_cells(y: Any) -> list[str]:
+    step_90 = str(y["step_90"]) if y["step_90"] >= 0 else "—"
+    return [_fmt(y["first"]), _fmt(y["final"]), step_90, _ci(y["rise"], y["rise_ci"], 3)]
+
+
+def _fall_cells(x: Any) -> list[str]:
+    fall = _ci(x["drop_pct"], x["drop_ci_pct"])
+    return [_fmt(x["peak"]), _fmt(x["final"]), _fmt(x["peak_step"]), fall]
+
+
+#: The estimate's per-layer tables: (quantity, headers, cells of a trend row, its p-value).
+_ESTIMATE_TABLES: dict[str, tuple[str, list[str], Any, str]] = {
+    "rise": (
+        "i_ty",
+        ["layer", "I(T;Y) first", "I(T;Y) last", "step at 90%", "rise (95% CI)", "p", "fitting"],
+        _rise_cells,
+        "p_rise",
+    ),
+    "fall": (
+        "i_xt",
+        [
+            *("layer", "I(X;T) peak", "I(X;T) last", "peak step", "fall % (95% CI)"),
+            *("p (Hommel)", "compression"),
+        ],
+        _fall_cells,
+        "p_fall_adj",
+    ),
+}
+
+
+def _estimate_table(tables: RunTables, split: str, kind: str) -> list[Block]:
+    """The estimate's rise (fitting) or fall (compression) per layer, with its test."""
+    quantity, headers, cells, p = _ESTIMATE_TABLES[kind]
+    rows = [
+        [r["layer"], *cells(r), _p(r[p]), trend_state(r, kind, tables.threshold)]
+        for _, r in tables.trend(split, quantity).iterrows()
+    ]
+    return [("table", headers, rows)]
+
+
+def _controls_table(tables: RunTables, split: str) -> list[Block]:
+    layers = tables.trend(split, "i_xt")["layer"].tolist()
+    columns: list[tuple[str, list[str]]] = []
+    if tables.has("null"):
+        for q, label in (("i_ty", "I(T;Y) > floor"), ("i_xt", "I(X;T) > floor")):
+            if tables.has_distribution(q):
+                floor = tables.floor(split, q)
+                columns.append((label, [floor_state(r) for _, r in floor.iterrows()]))
+        margin = tables.trend(split, "i_xt_margin")
+        states = [trend_state(r, "fall", tables.threshold) for _, r in margin.iterrows()]
+        columns.append(("compression (floor)", states))
+    if tables.has("fixed"):
+        for q, kind, label in (
+            ("i_ty_fixed", "rise", "fitting (fixed)"),
+            ("i_xt_fixed", "fall", "compression (fixed)"),
+        ):
+            trend = tables.trend(split, q)
+            columns.append(
+                (label, [trend_state(r, kind, tables.threshold) for _, r in trend.iterrows()])
+            )
+    if not columns:
+        return [("p", "No control recorded: the estimate alone is above.")]
+    rows = [[name, *(cells[i] for _, cells in columns)] for i, name in enumerate(layers)]
+    return [("table", ["layer", *(label for label, _ in columns)], rows)]
 
 
 def _layer_table(tables: RunTables, split: str) -> list[Block]:
-    xt, ty = tables.trend(split, "i_xt"), tables.trend(split, "i_ty")
-    headers = [
-        "layer",
-        "I(T;Y) first",
-        "I(T;Y) last",
-        "step at 90% of last",
-        "I(X;T) first",
-        "I(X;T) peak",
-        "peak step",
-        "I(X;T) last",
-        "drop",
-        "drop % of peak",
-        "run-to-run spread",
-        "compression",
-    ]
-    rows = [
-        [
-            x["layer"],
-            _fmt(y["first"]),
-            _fmt(y["final"]),
-            str(y["step_90"]) if y["step_90"] >= 0 else "—",
-            _fmt(x["first"]),
-            _fmt(x["peak"]),
-            _fmt(x["peak_step"]),
-            _fmt(x["final"]),
-            _fmt(x["drop"]),
-            _pct(x["drop_pct"]),
-            _fmt(x["noise"]),
-            _state(x),
-        ]
-        for (_, x), (_, y) in zip(xt.iterrows(), ty.iterrows(), strict=True)
-    ]
-    for variant, label in (("fixed", "fixed widths"), ("null", "above floor")):
-        if tables.has(variant):
-            trend = tables.trend(split, VARIANTS[variant][0])
-            headers += [f"drop % ({label})", f"compression ({label})"]
-            for row, (_, t) in zip(rows, trend.iterrows(), strict=True):
-                row += [_pct(t["drop_pct"]), _state(t)]
-    if tables.has("null"):
-        margin = tables.trend(split, "i_ty_margin")
-        headers.append("I(T;Y) above floor (last)")
-        for row, (_, m) in zip(rows, margin.iterrows(), strict=True):
-            ci = f" ± {m['final_ci']:.3f}" if np.isfinite(m["final_ci"]) else ""
-            row.append(f"{m['final']:+.3f}{ci}")
-    window, n_runs = tables.window(split), int(xt["n_runs"].max())
+    window, n_runs = tables.window(split), tables.n_runs(split)
+    rule = compression_rule(tables.threshold, n_runs, len(tables.trend(split, "i_xt")))
     note = (
-        f"Run-averaged curves ({n_runs} run(s)), centred moving average over {window} measured "
-        f"step(s). Compression: drop from the I(X;T) peak to the last step ≥ "
-        f"{100 * tables.threshold:.0f}% of the peak and above the run-to-run spread (the probe "
-        "standard error for one run; with neither, the relative threshold alone)."
+        f"{runs(n_runs).capitalize()}, each run's curve a centred moving average over {window} "
+        "measured step(s). Fitting: each run's last minus first value, one-sided t-test over "
+        f"runs at 0.05. Compression: {rule}. Peak and last are mean levels over runs; the peak "
+        "step is the run-mean curve's. 'saturated (x%)': not informative, the Gram is saturated "
+        "in x% of the records read, so the layer is not read."
     )
-    return [("p", note), ("table", headers, rows)]
+    controls = (
+        "Controls per layer: above the floor is Fisher's combination over runs of the "
+        "permutation p-value of each run's final step (0.05); the controls' fitting and "
+        "compression are the same tests on the fixed-width control (the steps where it exists) "
+        "and on I(X;T) minus the mean of its permuted draws. 'saturated (x%)': not informative, "
+        "the Gram is saturated in x% of the records read (more than half), so it is not read."
+    )
+    return [
+        ("p", note),
+        ("h3", f"Fitting, estimate ({split})"),
+        *_estimate_table(tables, split, "rise"),
+        ("h3", f"Compression, estimate ({split})"),
+        *_estimate_table(tables, split, "fall"),
+        ("h3", f"Controls ({split})"),
+        ("p", controls),
+        *_controls_table(tables, split),
+    ]
 
 
 def _dpi_blocks(tables: RunTables, split: str) -> list[Block]:
@@ -382,9 +442,9 @@ def _dpi_blocks(tables: RunTables, split: str) -> list[Block]:
     dpi = per_tol[0.0]
     if dpi.empty:
         return [("p", f"Only one layer measured on {split}: no consecutive pairs.")]
-    headers = ["layer pair (l → l+1)", "mean I(X;T_l) − I(X;T_l+1)", "mean I(T_l;Y) − I(T_l+1;Y)"]
-    headers += [f"I(X;T) / I(T;Y) comply (tol {tol:g})" for tol in DPI_TOLERANCES]
-    headers.append("(run, step) pairs")
+    headers = ["layer pair (l → l+1)", "mean ΔI(X;T)", "mean ΔI(T;Y)"]
+    headers += [f"tol {tol:g}" for tol in DPI_TOLERANCES]
+    headers.append("pairs")
     rows = []
     for p, row in dpi.iterrows():
         cells = [
@@ -394,11 +454,13 @@ def _dpi_blocks(tables: RunTables, split: str) -> list[Block]:
         ]
         for tol in DPI_TOLERANCES:
             t = per_tol[tol].loc[p]
-            cells.append(f"{_pct(100 * t['frac_xt'])} / {_pct(100 * t['frac_ty'])}")
+            cells.append(f"{_pct(100 * t['frac_xt'], 0)} / {_pct(100 * t['frac_ty'], 0)}")
         rows.append([*cells, _fmt(int(row["n"]))])
     note = (
-        "Tolerance 0 counts only round-off as complying. Per-layer adaptive widths do not "
-        "guarantee the inequality (each layer's Gram has its own width)."
+        "ΔI(X;T) = I(X;T_l) − I(X;T_l+1) and ΔI(T;Y) = I(T_l;Y) − I(T_l+1;Y), averaged over "
+        "(run, step) pairs; 'tol t': the fraction of pairs that comply, each difference ≥ −t "
+        "bits, for I(X;T) / I(T;Y) (tolerance 0 counts only round-off). A descriptive check, "
+        "not a test (finding 5)."
     )
     return [("p", note), ("table", headers, rows)]
 
@@ -408,17 +470,19 @@ def _early_stopping_blocks(finding: Finding) -> list[Block]:
         return [("p", f"Not available: {finding.numbers['reason']}.")]
     stops, table = finding.numbers["stops"], finding.table
     comp = table[table["compressed"]]
-    names = list(dict.fromkeys(comp["layer"]))
-    headers = ["patience (epochs)", "stop epoch", "stop step", "best epoch"]
-    headers += [f"before onset: {n}" for n in names]
+    n_c = comp["layer"].nunique()
+    headers = ["patience (epochs)", "stop epoch", "stop step", "best epoch", "before onset"]
     rows = []
     for _, s in stops.iterrows():
-        mine = comp[comp["patience"] == s["patience"]].set_index("layer")["before_onset"]
+        mine = comp[comp["patience"] == s["patience"]]
         stop = f"{s['stop_epoch']}" + ("" if s["stopped"] else " (no stop)")
-        rows.append(
-            [str(s["patience"]), stop, _fmt(s["stop_step"]), _fmt(s["best_epoch"])]
-            + [_fmt(bool(mine[n])) for n in names]
-        )
+        before = "—"
+        if n_c and s["stopped"]:
+            before = f"{int(mine['before_onset'].astype(bool).sum())} of {n_c} layers"
+        elif n_c:
+            before = "not known (no stop)"
+        cells = [str(s["patience"]), stop, _fmt(s["stop_step"]), _fmt(s["best_epoch"])]
+        rows.append([*cells, before])
     onsets = table.drop_duplicates("layer")
     onset = ", ".join(
         f"{r['layer']} {int(r['peak_step'])}" if r["compressed"] else f"{r['layer']} no compression"
@@ -426,39 +490,36 @@ def _early_stopping_blocks(finding: Finding) -> list[Block]:
     )
     note = (
         f"Monitor: {stops['monitor'].iloc[0]} (mean over runs). Training stops patience epochs "
-        f"after the best epoch. Compression onset = I(X;T) peak step on {finding.split} "
-        f"({onset}); 'before onset' is yes when the stop step is at or before it. Layers without "
-        "compression have no onset and no column."
+        f"after the best epoch. Compression onset = the run-mean I(X;T) peak step on "
+        f"{finding.split} of each compressing layer ({onset}); 'before onset' counts the "
+        "layers whose onset the stop step reaches at or before. A patience that never stops "
+        "is not compared."
     )
     return [("p", note), ("table", headers, rows)]
 
 
 def _train_vs_test_blocks(finding: Finding) -> list[Block]:
     tvt = finding.table
-    headers = [
-        "layer",
-        "train drop",
-        "train drop %",
-        "train compression",
-        "test drop",
-        "test drop %",
-        "test compression",
-        "weaker on test",
-    ]
+    headers = ["layer", "train fall %", "test fall %", "train − test (95% CI)", "runs"]
+    headers += ["compresses", "weaker on test"]
     rows = [
         [
             r["layer"],
-            _fmt(r["train_drop"]),
             _pct(r["train_drop_pct"]),
-            _fmt(bool(r["train_compressed"])),
-            _fmt(r["test_drop"]),
             _pct(r["test_drop_pct"]),
-            _fmt(bool(r["test_compressed"])),
+            _ci(r["diff_pct"], r["diff_ci_pct"]),
+            str(int(r["n_pairs"])),
+            f"{_fmt(bool(r['train_compressed']))} / {_fmt(bool(r['test_compressed']))}",
             _fmt(bool(r["weaker_on_test"])),
         ]
         for _, r in tvt.iterrows()
     ]
-    return [("table", headers, rows)]
+    note = (
+        "Falls are each run's cross-fitted fall in % of its peak, averaged over runs; train − "
+        "test pairs the runs measured on both splits (paired 95% interval over runs); "
+        "'compresses': on train / on test. 'Weaker on test' when that interval lies above 0."
+    )
+    return [("p", note), ("table", headers, rows)]
 
 
 # ----------------------------------------------------------------------------- run details
@@ -613,9 +674,10 @@ def write_report(
     """Rebuild the figures and write ``report.md`` and ``report.html`` into ``run_dir``.
 
     The report leads with the findings of the paper checked against the run (a verdict table
-    under the adaptive widths, the fixed-width control and the null floor, then each finding in
-    sentences), then the figures, the data processing inequality at tolerances 0, 0.01 and 0.05
-    bits, the fitting and compression summary per split, the early-stopping analysis, train
+    under the adaptive widths, the fixed-width control and the null floor with the controlled
+    headline, then each finding in sentences that name their tests), then the figures, the data
+    processing inequality at tolerances 0, 0.01 and 0.05 bits, the fitting, compression and
+    controls per layer and split (three tables that fit a page), the early-stopping analysis, train
     against test (when both splits exist), the configuration and the provenance. Only the
     history is required. PNG figures are always made (the HTML embeds them as base64).
 

@@ -24,7 +24,7 @@ from infoplane.analysis import (
 from infoplane.errors import InvalidInputError, InvalidParameterError
 from infoplane.history import History
 from infoplane.io import read_table, write_table
-from infoplane.schema import FIELDS
+from infoplane.schema import FIELDS, INT_FIELDS, STR_FIELDS
 
 STEPS = np.arange(101)  # global steps 0..100
 
@@ -85,9 +85,7 @@ def make_table(
     return {
         f: np.array(
             [r.get(f, np.nan) for r in rows],
-            dtype=object
-            if f in ("split", "layer", "status")
-            else (np.float64 if f.startswith(("i_", "h_", "sigma")) else np.int64),
+            dtype=object if f in STR_FIELDS else np.int64 if f in INT_FIELDS else np.float64,
         )
         for f in FIELDS
     }
@@ -135,8 +133,8 @@ def test_aggregate_matches_numpy_by_hand_and_ignores_skipped():
 
 
 def test_aggregate_one_run_has_no_spread():
-    """One run has no run-to-run spread: std and CI are missing, not 0 (issue 9 B.3: a spread is
-    never quoted for a single run; the old 0 claimed a spread of zero)."""
+    """One run has no run-to-run spread: std and CI are missing, not 0 (a spread is never quoted
+    for a single run; 0 would claim a spread of zero)."""
     agg = aggregate(make_table(runs=1, skipped=False), split="train")
     assert agg["i_xt_std"].isna().all() and agg["i_xt_ci"].isna().all()
     assert np.all(agg["n_runs"] == 1)
@@ -281,18 +279,31 @@ def test_compression_absent_when_i_xt_only_rises():
     assert np.all(comp["drop_pct"] < 5.0)
 
 
-def test_compression_needs_a_drop_above_the_run_to_run_std():
-    """A 6% mean drop (0.3 bits) whose size differs by +-0.6 bits between runs is not counted."""
+def t3_sf(t: float) -> float:
+    """P(T > t) for Student's t with 3 df, in closed form:
+    1/2 - (1/pi) (atan(t / sqrt 3) + (t / sqrt 3) / (1 + t^2 / 3))."""
+    u = t / np.sqrt(3.0)
+    return 0.5 - (np.arctan(u) + u / (1.0 + u * u)) / np.pi
+
+
+def test_compression_needs_a_fall_that_beats_its_spread_over_runs():
+    """Four runs fall by 0.05, 0.55, 0.05, 0.55 bits after step 50 (mean 0.3, 6% of the 5-bit
+    peak): the one-sided t-test over runs that the fall exceeds 5% of the peak has t = (0.3 -
+    0.25) / (sd / 2) with 3 df, not significant; the same 6% fall in every run is."""
     table = make_table(drop=0.06, noise=0.0, runs=4, skipped=False)
     late = np.clip((table["step"] - 50) / 50.0, 0.0, None)
     sign = np.where(table["run"] % 2 == 0, 1.0, -1.0)
-    table["i_xt"] = table["i_xt"] + 0.6 * sign * late
+    table["i_xt"] = table["i_xt"] + 0.25 * sign * late
     comp = compression_summary(table, split="train", smooth=1)
+    sd = 0.25 * np.sqrt(4 / 3)
+    assert comp["peak_step"][0] == 50
     assert comp["drop"][0] == pytest.approx(0.3)
-    assert comp["noise"][0] == pytest.approx(0.6 * np.sqrt(4 / 3))
+    assert comp["noise"][0] == pytest.approx(sd)
+    assert comp["p_fall"][0] == pytest.approx(t3_sf((0.3 - 0.05 * 5.0) / (sd / 2)), rel=1e-9)
+    assert comp["drop_ci_pct"][0] == pytest.approx(100 * 3.182446305284263 * sd / 2 / 5.0)
     assert not comp["compressed"][0]
     quiet = compression_summary(make_table(drop=0.06, noise=0.0), split="train", smooth=1)
-    assert quiet["compressed"][0]
+    assert quiet["compressed"][0] and quiet["p_fall"][0] == 0.0
 
 
 def test_fitting_summary():

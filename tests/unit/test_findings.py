@@ -13,11 +13,16 @@ import pandas as pd
 import pytest
 
 from infoplane.analysis import (
+    INCONCLUSIVE,
+    INCONCLUSIVE_CROSS_FIT,
+    NO_NULL_DISTRIBUTION,
+    NO_STOP,
     NOT_APPLICABLE,
     NOT_CHECKED,
     NOT_OBSERVED,
     NOT_RECORDED,
     OBSERVED,
+    SATURATED,
     RunTables,
     aggregate,
     check_compression,
@@ -33,7 +38,14 @@ from infoplane.analysis import (
     sentences,
 )
 from infoplane.analysis import findings as findings_module
-from infoplane.analysis.tables import t_quantile
+from infoplane.analysis.summaries import cross_fitted_falls, floor_table, trend_table
+from infoplane.analysis.tables import (
+    fisher_combined,
+    hommel,
+    measured,
+    t_quantile,
+    t_test,
+)
 from infoplane.errors import InvalidInputError, InvalidParameterError
 from infoplane.history import History
 from infoplane.schema import FIELDS
@@ -145,6 +157,197 @@ def test_single_run_ci_comes_from_the_probe_standard_error():
     assert agg["i_xt_ci"].isna().all()  # no SE recorded for I(X;T): no interval
 
 
+# ----------------------------------------------------------------------------- tests over runs
+def test_t_test_matches_closed_forms():
+    """Student's t with 1 df is Cauchy: P(T > t) = 1/2 - atan(t)/pi; with 2 df, 1/2 - t / (2
+    sqrt(2 + t^2)). Values 1, 2 (t = 3) and 1, 2, 6 (t = 3 / sqrt(7/3))."""
+    two = t_test([1.0, 2.0])
+    assert two["mean"] == 1.5 and two["sd"] == pytest.approx(math.sqrt(0.5))
+    assert two["p"] == pytest.approx(0.5 - math.atan(3.0) / math.pi, rel=1e-12)
+    t = 3.0 / math.sqrt(7.0 / 3.0)
+    three = t_test([1.0, 2.0, 6.0])
+    assert three["p"] == pytest.approx(0.5 - t / (2 * math.sqrt(2 + t * t)), rel=1e-12)
+    assert three["ci"] == pytest.approx(t_quantile(2) * math.sqrt(7.0) / math.sqrt(3.0))
+    both = t_test([1.0, 2.0, 6.0], alternative="two-sided")["p"]
+    assert both == pytest.approx(2 * three["p"], rel=1e-12)
+    assert t_test([0.3, 0.3, 0.3])["p"] == 0.0 and t_test([-0.3, -0.3])["p"] == 1.0
+    assert np.isnan(t_test([1.0])["p"]) and t_test([1.0])["n"] == 1
+
+
+def simes_closed_test(p: np.ndarray) -> np.ndarray:
+    """Hommel's adjusted p-values by brute force: the largest Simes p-value, min_j |S| p_(j) / j,
+    over every subset S holding the hypothesis."""
+    n = len(p)
+    out = np.zeros(n)
+    for mask in range(1, 2**n):
+        subset = [i for i in range(n) if mask >> i & 1]
+        q = np.sort(p[subset])
+        simes = min(1.0, float(np.min(len(q) * q / np.arange(1, len(q) + 1))))
+        for i in subset:
+            out[i] = max(out[i], simes)
+    return out
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 7])
+def test_hommel_is_the_closed_test_of_simes(n):
+    rng = np.random.default_rng(n)
+    for _ in range(20):
+        p = rng.uniform(0, 0.2, n) if rng.random() < 0.5 else rng.uniform(0, 1, n)
+        assert hommel(p) == pytest.approx(simes_closed_test(p), abs=1e-12)
+    assert hommel([0.01, np.nan])[1] != hommel([0.01, np.nan])[1]  # NaN stays NaN
+    assert hommel([0.01, np.nan])[0] == pytest.approx(0.01)
+
+
+def layers_history(values: np.ndarray, extra: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """A history of ``values[layer, run, step]`` as I(X;T) and I(T;Y) (each layer a replicate)."""
+    n_layers, n_runs, n_steps = values.shape
+    layer, run, step = np.meshgrid(
+        np.arange(n_layers), np.arange(n_runs), np.arange(n_steps), indexing="ij"
+    )
+    cols = {
+        "run": run.ravel(),
+        "split": "train",
+        "epoch": 0,
+        "step": step.ravel(),
+        "layer": np.char.add("r", layer.ravel().astype(str)),
+        "layer_index": layer.ravel(),
+        "i_xt": values.ravel(),
+        "i_ty": values.ravel(),
+        "h_t": 4.0,
+        "n": 100,
+        "status": "ok",
+    }
+    cols.update({k: v.ravel() for k, v in (extra or {}).items()})
+    return history_frame(pd.DataFrame(cols))
+
+
+def test_pure_noise_p_values_are_not_informative_in_95_percent_of_replicates():
+    """200 replicates of three runs whose permutation p-values are uniform on {1, ..., B+1}/(B+1)
+    (independence, B = 49): Fisher's combination calls a layer informative in at most 5%."""
+    rng = np.random.default_rng(0)
+    b, shape = 49, (200, 3, 2)
+    p = (1 + rng.integers(0, b + 1, shape)) / (b + 1)
+    frame = layers_history(
+        rng.normal(2.0, 0.01, shape),
+        {"i_ty_p": p, "i_ty_null": np.full(shape, 2.0), "i_xt_null": np.full(shape, 2.0)},
+    )
+    floor = floor_table(measured(frame, "train"), "i_ty")
+    assert len(floor) == 200 and (floor["n_runs"] == 3).all()
+    assert floor["informative"].mean() <= 0.05
+    # the finding reads the output layer: the last one
+    verdict = check_fitting(RunTables(frame)).verdicts["null"]
+    assert verdict == (OBSERVED if floor["informative"].iloc[-1] else NOT_OBSERVED)
+
+
+def test_stationary_noise_three_runs_fires_in_at_most_5_percent():
+    """200 replicates of three runs of a stationary AR(1) series (no rise, no fall). The
+    cross-fitted fall claims a fall of at least the threshold: it fires in at most 5%, and with
+    the threshold at 0 (a bare fall > 0) in at most 5% too. The rise compares fixed windows,
+    an exact t-test of level 5%: its count stays within Binomial(200, 0.05) (99.9% quantile)."""
+    from scipy.stats import binom
+
+    rng = np.random.default_rng(1)
+    e = rng.normal(size=(200, 3, 40))
+    for s in range(1, 40):
+        e[:, :, s] = 0.8 * e[:, :, s - 1] + 0.6 * e[:, :, s]
+    sel = measured(layers_history(3.0 + 0.3 * e), "train")
+    bare = trend_table(sel, "i_xt", window=1, threshold=0.0)
+    assert (bare["p_fall"] < 0.05).mean() <= 0.05
+    default = trend_table(sel, "i_xt", window=1)  # the effect size is in the null hypothesis
+    assert (default["p_fall"] < 0.05).mean() <= 0.05
+    assert (default["p_fall"] < 0.05).sum() <= (bare["p_fall"] < 0.05).sum()
+    assert not default["compressed"].any()  # Hommel over the 200 layers
+    assert default["rose"].sum() <= binom.ppf(0.999, 200, 0.05)
+
+
+def collapse(rng: np.random.Generator, shape: tuple[int, int, int], noise: float) -> np.ndarray:
+    """Flat at 3 bits over the first half, then a linear fall by 20% to the last step."""
+    steps = np.arange(shape[2])
+    ramp = np.clip((steps - shape[2] // 2) / (shape[2] - 1 - shape[2] // 2), 0.0, 1.0)
+    return 3.0 * (1.0 - 0.2 * ramp) + rng.normal(0.0, noise, shape)
+
+
+def test_a_clear_collapse_with_three_runs_is_observed():
+    """Power: 100 replicates of a 20% collapse (noise 0.1 bits per step) fire in >= 80%."""
+    rng = np.random.default_rng(2)
+    sel = measured(layers_history(collapse(rng, (100, 3, 40), 0.1)), "train")
+    trend = trend_table(sel, "i_xt", window=1)
+    assert (trend["p_fall"] < 0.05).mean() >= 0.8
+    one = layers_history(collapse(rng, (1, 3, 40), 0.05))
+    f = check_compression(RunTables(one))
+    assert f.verdict == OBSERVED and f.table["drop_pct"].iloc[0] == pytest.approx(20.0, abs=3.0)
+    text = sentences(f)[0]
+    assert "one-sided t-test over 3 runs" in text and "95% CI" in text and "p " in text
+
+
+def test_the_fall_is_cross_fitted_on_another_run():
+    """Run r's peak is run r+1's maximum (cyclically): a spike in run 1 at step 3 sets run 0's
+    peak there; run 2's own maximum (step 0) sets run 1's; run 0's (step 2) sets run 2's."""
+    curves = np.array(
+        [[1.0, 2.0, 3.0, 2.5, 1.0], [0.0, 0.0, 1.0, 9.0, 0.0], [5.0, 0.0, 4.0, 0.0, 0.0]]
+    )
+    peaks, falls, levels = cross_fitted_falls(curves)
+    assert peaks.tolist() == [3, 0, 2]
+    assert falls.tolist() == [1.5, 0.0, 4.0] and levels.tolist() == [2.5, 0.0, 4.0]
+
+
+# ----------------------------------------------------------------------------- saturation
+def test_a_saturated_layer_is_not_informative():
+    """The output layer's Gram is saturated in 60% of its steps: its verdicts say so."""
+
+    def flag(run, li, s):
+        return ((li == 2) & (s < 37)).astype(float)
+
+    extra = {"saturated": flag, "i_ty_null": constant(0.1), "i_xt_null": constant(0.1)}
+    extra["i_ty_p"] = p_values({0: 0.01, 1: 0.01, 2: 0.01})
+    tables = RunTables(synthetic(extra=extra))
+    fitting, compression = check_fitting(tables), check_compression(tables)
+    assert fitting.verdicts["adaptive"] == SATURATED
+    assert compression.numbers["adaptive_saturated"] == ["out"]
+    assert compression.numbers["adaptive_compressed"] == ["l1", "l2"]
+    assert compression.table["saturated_frac"].tolist() == pytest.approx([0, 0, 37 / 61])
+    assert "not informative (saturated)" in sentences(fitting)[0]
+    assert fitting.controlled == SATURATED
+
+
+def test_saturation_is_detected_from_s_t_without_flags():
+    """No flags: S(T) at log2 N (N = 100) in every record of every layer is saturation."""
+    frame = synthetic()
+    frame["h_t"] = math.log2(100)
+    f = check_estimator(RunTables(frame))
+    assert f.verdict == SATURATED and f.numbers["frac_saturated"] == 1.0
+    assert check_compression(RunTables(frame)).verdict == SATURATED
+    assert "No saturation flags recorded" in findings_text(frame)[0]
+    frame["h_t"] = 0.01 * math.log2(100)  # at 0 bits, within 1% of log2 N
+    assert check_compression(RunTables(frame)).verdict == SATURATED
+    frame["h_t"] = 0.02 * math.log2(100)
+    assert check_compression(RunTables(frame)).verdict == OBSERVED
+
+
+def test_a_saturated_fixed_control_is_not_read_in_the_headline():
+    fixed = constant(5.0)
+    extra = {"i_xt_fixed": fixed, "i_ty_fixed": rising(), "saturated_fixed": constant(1.0)}
+    extra["saturated_fixed"] = lambda run, li, s: np.ones(s.shape)
+    f = check_compression(RunTables(synthetic(extra=extra)))
+    assert f.verdicts["fixed"] == SATURATED
+    assert f.controlled == "estimate only (no null floor)"  # the saturated control is not named
+    extra["saturated_fixed"] = lambda run, li, s: np.zeros(s.shape)
+    f = check_compression(RunTables(synthetic(extra=extra)))
+    assert f.controlled == "not observed: fails the fixed-width control"
+
+
+def test_the_fixed_control_is_read_from_its_reference_step():
+    """NaN before step 20 (the control does not exist yet), then flat: no compression."""
+
+    def fixed(run, li, s):
+        return np.where(s < 20, np.nan, 4.0 - 0.5 * li)
+
+    f = check_compression(RunTables(synthetic(extra={"i_xt_fixed": fixed, "i_ty_fixed": fixed})))
+    assert f.verdicts["fixed"] == NOT_OBSERVED
+    assert f.table["fixed_first_step"].tolist() == [20, 20, 20]
+    assert "from step 20" in "\n".join(sentences(f))
+
+
 # ----------------------------------------------------------------------------- compression
 def test_compression_by_construction_and_lost_under_fixed_widths():
     fixed = lambda run, li, s: 5.0 - 0.5 * li + 0 * s  # noqa: E731 - held width: no fall
@@ -190,38 +393,94 @@ def test_threshold_decides_compression_and_early_stopping_uses_it():
 
 
 # ----------------------------------------------------------------------------- fitting
+def p_values(per_run: dict[int, float]) -> Curve:
+    """Permutation p-values: ``per_run[run]`` at every step of every layer."""
+    return lambda run, li, s: np.full(s.shape, per_run[run])
+
+
 def test_a_floor_equal_to_the_estimate_makes_no_layer_informative():
-    frame = synthetic(extra={"i_ty_null": rising(), "i_xt_null": constant(0.1)})
-    f = check_fitting(RunTables(frame))
+    """Every permuted draw equals the estimate: each p-value is (1 + B) / (B + 1) = 1."""
+    extra = {
+        "i_ty_null": rising(),
+        "i_xt_null": constant(0.1),
+        "i_ty_p": p_values({0: 1, 1: 1, 2: 1}),
+    }
+    f = check_fitting(RunTables(synthetic(extra=extra)))
     assert f.verdicts["adaptive"] == OBSERVED and f.verdicts["null"] == NOT_OBSERVED
     assert f.numbers["not_informative"] == list(LAYERS)
-    assert f.table["margin"].tolist() == pytest.approx([0.0, 0.0, 0.0], abs=1e-12)
+    assert f.table["floor_margin"].tolist() == pytest.approx([0.0, 0.0, 0.0], abs=1e-12)
+    assert f.table["floor_p"].tolist() == [1.0, 1.0, 1.0]
     assert "NOT informative about Y" in "\n".join(sentences(f))
+    assert f.controlled == "not observed: fails the null floor"
 
 
-@pytest.mark.parametrize(("spread", "informative"), [(0.1, False), (0.01, True)])
-def test_informative_means_above_the_floor_by_more_than_the_ci_over_runs(spread, informative):
-    """Margins 0.2 - s, 0.2, 0.2 + s over three runs: CI = t(2) s / sqrt(3) (0.248 for s = 0.1)."""
-    floor = lambda run, li, s: rising()(run, li, s) - 0.2 - spread * (run - 1)  # noqa: E731
-    frame = synthetic(extra={"i_ty_null": floor, "i_xt_null": constant(0.1)})
-    f = check_fitting(RunTables(frame))
-    t2 = (2 * 0.975 - 1) / math.sqrt(2 * 0.975 * 0.025)
-    assert f.table["margin"].tolist() == pytest.approx([0.2] * 3)
-    assert f.table["margin_ci"].tolist() == pytest.approx([t2 * spread / math.sqrt(3)] * 3)
-    assert f.table["informative"].tolist() == [informative] * 3
+def fisher_3(p: tuple[float, float, float]) -> float:
+    """Fisher's combined p-value of three tests in closed form: chi2 with 6 df has the survival
+    function exp(-x/2) (1 + x/2 + x^2/8); with q = p1 p2 p3 and x = -2 ln q, q (1 - ln q + ln^2 q
+    / 2)."""
+    q = math.prod(p)
+    return q * (1 - math.log(q) + math.log(q) ** 2 / 2)
+
+
+@pytest.mark.parametrize(
+    ("p", "informative"),
+    [((0.2, 0.1, 0.3), False), ((0.02, 0.04, 0.1), True), ((0.04, 0.5, 0.5), False)],
+)
+def test_informative_means_fisher_over_runs_of_the_final_p_values_below_005(p, informative):
+    """Only each run's final step is read: earlier steps carry p = 1."""
+
+    def p_at(run, li, s):
+        return np.where(s == s.max(), p[run], 1.0)
+
+    extra = {"i_ty_null": shifted(rising(), -0.2), "i_xt_null": constant(0.1), "i_ty_p": p_at}
+    f = check_fitting(RunTables(synthetic(extra=extra)))
+    assert f.table["floor_p"].tolist() == pytest.approx([fisher_3(p)] * 3, rel=1e-10)
+    assert f.table["floor_margin"].tolist() == pytest.approx([0.2] * 3)
+    assert f.table["floor_informative"].tolist() == [informative] * 3
     assert f.verdicts["null"] == (OBSERVED if informative else NOT_OBSERVED)
-
-
-def test_one_run_quotes_no_spread():
-    frame = synthetic(
-        runs=1, extra={"i_ty_null": shifted(rising(), -1.0), "i_xt_null": constant(0.1)}
-    )
-    f = check_fitting(RunTables(frame))
     text = "\n".join(sentences(f))
-    assert "±" not in text and "no spread exists" in text
-    assert f.verdicts["null"] == OBSERVED
+    assert "Fisher over 3 runs" in text and "p = " in text
+
+
+def test_fisher_combined_matches_closed_forms():
+    """2 tests: chi2 with 4 df gives q (1 - ln q); one test returns its p-value."""
+    assert fisher_combined([0.3, 0.2]) == pytest.approx(0.06 * (1 - math.log(0.06)), rel=1e-12)
+    assert fisher_combined([0.37]) == pytest.approx(0.37, rel=1e-12)
+    assert fisher_combined([0.1, 0.2, 0.3]) == pytest.approx(fisher_3((0.1, 0.2, 0.3)), rel=1e-12)
+    assert np.isnan(fisher_combined([np.nan]))
+
+
+def test_a_floor_without_p_values_is_no_null_distribution():
+    """A history holding one permuted draw per step and no p-values: no test, say so."""
+    extra = {"i_ty_null": shifted(rising(), -1.0), "i_xt_null": constant(0.1)}
+    frame = synthetic(extra=extra)
+    fitting, estimator = check_fitting(RunTables(frame)), check_estimator(RunTables(frame))
+    assert fitting.verdicts["null"] == NO_NULL_DISTRIBUTION
+    assert estimator.verdicts["null"] == NO_NULL_DISTRIBUTION
+    assert "no null distribution" in "\n".join(sentences(fitting))
+    assert fitting.controlled == "estimate only (no null distribution; no fixed-width control)"
+
+
+def test_one_run_is_inconclusive_and_quotes_no_spread():
+    extra = {
+        "i_ty_null": shifted(rising(), -1.0),
+        "i_xt_null": constant(0.1),
+        "i_ty_p": p_values({0: 0.01}),
+        "i_xt_p": p_values({0: 0.01}),
+    }
+    tables = RunTables(synthetic(runs=1, extra=extra))
+    fitting, compression = check_fitting(tables), check_compression(tables)
+    assert fitting.verdicts["adaptive"] == INCONCLUSIVE
+    assert compression.verdicts == dict.fromkeys(("adaptive", "null"), INCONCLUSIVE_CROSS_FIT) | {
+        "fixed": NOT_RECORDED
+    }
+    assert fitting.verdicts["null"] == OBSERVED  # the permutation test holds for one run
+    assert check_estimator(tables).verdicts["adaptive"] == INCONCLUSIVE
+    text = "\n".join(sentences(fitting) + sentences(compression))
+    assert "±" not in text and "spread" not in text
+    assert "inconclusive (needs >= 3 runs)" in text
     several = "\n".join(sentences(check_fitting(RunTables(synthetic(runs=3)))))
-    assert "no spread" not in several
+    assert "inconclusive" not in several and "±" in several
 
 
 def test_fitting_under_fixed_widths_that_do_not_rise():
@@ -233,18 +492,48 @@ def test_fitting_under_fixed_widths_that_do_not_rise():
 
 # ----------------------------------------------------------------------------- train vs test
 def test_train_vs_test_weaker_on_test():
-    def xt(run, li, s):
-        return rise_fall()(run, li, s)
+    """Every run falls by 1 bit on train and by 0.1, 0.3, 0.2 bits on test from peaks of
+    5 - l/2 bits: run r's train-minus-test fall is (1 - d_r) * mean_l 100 / (5 - l/2) %, and
+    the paired interval over the three runs is t(2) * sd / sqrt(3)."""
+    test_drops = {0: 0.1, 1: 0.3, 2: 0.2}
 
-    train = synthetic(xt=xt)
-    test = synthetic(xt=rise_fall(drop=0.1), splits=("test",))
+    def test_xt(run, li, s):
+        return rise_fall(drop=test_drops[run])(run, li, s)
+
+    train = synthetic()
+    test = synthetic(xt=test_xt, splits=("test",))
     frame = history_frame(pd.concat([train, test], ignore_index=True))
     f = check_train_vs_test(RunTables(frame))
     assert f.verdict == OBSERVED
-    assert f.numbers["adaptive"]["weaker"] == 3
-    assert f.table["test_drop_pct"].tolist() == pytest.approx([2.0, 100 * 0.1 / 4.5, 2.5])
+    scale = np.mean([100 / (5 - 0.5 * li) for li in range(3)])
+    diffs = np.array([(1 - d) * scale for d in test_drops.values()])
+    n = f.numbers["adaptive"]
+    assert n["diff_pct"] == pytest.approx(diffs.mean())
+    assert n["diff_ci_pct"] == pytest.approx(t_quantile(2) * diffs.std(ddof=1) / math.sqrt(3))
+    assert n["weaker"] == 3 and n["n_pairs"] == 3
+    assert f.table["test_drop_pct"].tolist() == pytest.approx([4.0, 100 * 0.2 / 4.5, 5.0])
+    assert "paired 95% CI over 3 runs" in sentences(f)[0]
     one = check_train_vs_test(RunTables(train))
     assert one.verdict == NOT_CHECKED and "not checked" in sentences(one)[0]
+
+
+def test_train_vs_test_without_compression_is_not_applicable():
+    """Neither split compresses in any layer: 'weaker on test' has nothing to compare."""
+    train = synthetic(xt=rising(2.0, 5.0))
+    test = synthetic(xt=rising(2.0, 5.0), splits=("test",))
+    f = check_train_vs_test(RunTables(history_frame(pd.concat([train, test], ignore_index=True))))
+    assert f.verdict == NOT_APPLICABLE
+    assert (
+        f.numbers["adaptive"]["train_compressed"] == f.numbers["adaptive"]["test_compressed"] == 0
+    )
+    assert "no layer compresses on either split" in sentences(f)[0]
+
+
+def test_train_vs_test_with_two_runs_is_inconclusive():
+    train = synthetic(runs=2)
+    test = synthetic(runs=2, xt=rise_fall(drop=0.1), splits=("test",))
+    frame = history_frame(pd.concat([train, test], ignore_index=True))
+    assert check_train_vs_test(RunTables(frame)).verdict == INCONCLUSIVE_CROSS_FIT
 
 
 # ----------------------------------------------------------------------------- early stopping
@@ -262,6 +551,13 @@ def test_an_onset_inside_the_first_epoch_cannot_be_preceded():
     assert f.verdict == NOT_CHECKED
     text = sentences(f)[0]
     assert "falls inside the first epoch" in text and "before the compression onset" not in text
+
+
+def test_early_stopping_that_never_stops_is_inconclusive():
+    """The test loss improves to the end: where training would stop is not known."""
+    f = check_early_stopping(RunTables(synthetic(), metrics([7, 6, 5, 4, 3, 2, 1])), patience=(1,))
+    assert f.verdict == NO_STOP
+    assert "inconclusive" in sentences(f)[0] and "NOT observed" not in sentences(f)[0]
 
 
 def test_early_stopping_without_metrics_is_not_checked():
@@ -308,11 +604,18 @@ def test_identity_input_gram_is_reported():
 
 
 def test_estimator_above_its_floor():
-    frame = synthetic(extra={"i_xt_null": constant(0.2), "i_ty_null": constant(0.1)})
+    extra = {
+        "i_xt_null": constant(0.2),
+        "i_ty_null": constant(0.1),
+        "i_xt_p": p_values({0: 0.01, 1: 0.02, 2: 0.01}),
+    }
+    frame = synthetic(extra=extra)
     f = check_estimator(RunTables(frame))
     assert f.verdicts == {"adaptive": OBSERVED, "fixed": NOT_APPLICABLE, "null": OBSERVED}
-    frame["i_xt_null"] = frame["i_xt"]
-    assert check_estimator(RunTables(frame)).verdicts["null"] == NOT_OBSERVED
+    assert f.controlled == OBSERVED
+    frame["i_xt_p"] = 1.0  # the estimate is no larger than any draw
+    f = check_estimator(RunTables(frame))
+    assert f.verdicts["null"] == NOT_OBSERVED and f.numbers["below_floor"] == list(LAYERS)
 
 
 # ----------------------------------------------------------------------------- once, and inputs

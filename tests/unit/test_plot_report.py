@@ -84,8 +84,10 @@ def make_metrics(*, runs: int = 2, splits=("train", "test")) -> dict:
     }
 
 
-def write_run(run_dir: Path, *, split_names=("train",), metrics: bool = True) -> Path:
-    table = make_table(split_names=split_names)
+def write_run(
+    run_dir: Path, *, split_names=("train",), metrics: bool = True, table: dict | None = None
+) -> Path:
+    table = make_table(split_names=split_names) if table is None else table
     run_dir.mkdir(parents=True, exist_ok=True)
     rows = [{f: table[f][i] for f in FIELDS} for i in range(table["run"].size)]
     write_table(run_dir / "history.csv", rows, FIELDS)
@@ -245,7 +247,7 @@ def test_write_report_markdown_and_html(tmp_path):
         assert "Early stopping vs compression onset" in text
         assert "Train vs test compression" in text
         assert "Fitting and compression per layer" in text
-    assert "| layer pair (l → l+1) | mean I(X;T_l) − I(X;T_l+1) |" in md
+    assert "| layer pair (l → l+1) | mean ΔI(X;T) | mean ΔI(T;Y) |" in md
     assert "| conv1 → conv2 |" in md
     assert "| patience (epochs) | stop epoch |" in md
     # relative image links that exist
@@ -257,6 +259,55 @@ def test_write_report_markdown_and_html(tmp_path):
     assert 'src="figures/' not in page
     assert "<table>" in page and "<style>" in page
     assert "Fitting (train)" in page
+
+
+def table_rows(md: str, heading: str) -> list[list[str]]:
+    """The body rows of the first Markdown table after ``heading``."""
+    lines = md[md.index(heading) :].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| "))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split(" | ")])
+    return rows
+
+
+def test_report_tables_fit_the_page_and_print_the_real_reason(tmp_path):
+    """Three runs whose late falls differ by +-0.5 bits: some layers fall by more than the 5%
+    threshold without passing the test; their cell says so, not 'below the threshold'."""
+    table = make_table(runs=3, split_names=("train", "test"))
+    k = table["step"] / 5
+    late = np.clip((k - 15) / 15, 0.0, None)
+    table["i_xt"] = table["i_xt"] + 0.5 * (table["run"] - 1) * late
+    run_dir = write_run(tmp_path / "run", split_names=("train", "test"), table=table)
+    md = write_report(run_dir, formats=("png",)).read_text(encoding="utf-8")
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    per_layer = md[md.index("## Fitting and compression per layer") :]
+    widths = [len(line) for line in per_layer.splitlines() if line.startswith("|")]
+    assert max(widths) <= 100  # the per-layer tables fit a page
+    for text in (md, page):
+        assert "Fitting, estimate (train)" in text and "Compression, estimate (train)" in text
+        assert "Controls (train)" in text
+        assert "fall below the threshold" not in text and "19%" not in text
+    seen = set()
+    for layer, _, _, _, fall, p, state in table_rows(md, "Compression, estimate (train)"):
+        pct, significant = float(fall.split(" ±")[0]), p == "<0.001" or float(p) < 0.05
+        expected = "yes" if pct >= 5 and significant else "no: not significant"
+        expected = "no: fall below 5%" if pct < 5 else expected
+        assert state == expected, layer
+        seen.add(state)
+    assert "no: not significant" in seen
+    assert "one-sided t-test over 3 runs" in md and "Hommel" in md
+
+
+def test_a_one_run_report_quotes_no_spread(tmp_path):
+    table = make_table(runs=1)
+    run_dir = write_run(tmp_path / "run", table=table)
+    md = write_report(run_dir, formats=("png",)).read_text(encoding="utf-8")
+    assert "spread" not in md.replace("no run-to-run spread is quoted", "")
+    assert "±" not in md
+    assert "inconclusive (needs >= 3 runs)" in md and "inconclusive (needs >= 2 runs)" in md
 
 
 def test_report_with_one_split_has_no_train_vs_test(tmp_path):
@@ -278,7 +329,7 @@ def test_missing_history_gives_a_one_line_error(tmp_path):
 
 
 def test_missing_metrics_are_tolerated(tmp_path):
-    """Training metrics are optional (issue 10, item 5; they used to be required)."""
+    """Training metrics are optional: the report says early stopping was not checked."""
     run_dir = write_run(tmp_path / "run", metrics=False)
     write_report(run_dir, formats=("png",))
     md = (run_dir / "report.md").read_text(encoding="utf-8")

@@ -1,6 +1,8 @@
-"""Per-layer summaries of a history: fitting and compression of any quantity's trajectory, the
-data processing inequality between consecutive layers, early stopping against the compression
-onset, and compression on training against test data.
+"""Per-layer summaries of a history: fitting and compression of any quantity's trajectory, each
+tested over runs (a rise between fixed windows; a fall from a peak chosen on another run), the
+permutation test against the null floor, the data processing inequality between consecutive
+layers, early stopping against the compression onset, and compression on training against test
+data, paired by run.
 
 The summaries are those needed to check the findings of Wickstrøm et al., "Information Plane
 Analysis of Deep Neural Networks via Matrix-Based Rényi's Entropy and Tensor Kernels"
@@ -10,6 +12,7 @@ quantities are in bits. Sources are as in :mod:`infoplane.analysis.tables`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,15 +20,19 @@ import numpy as np
 import pandas as pd
 
 from infoplane.analysis.tables import (
-    SE_OF,
-    aggregate,
+    ALPHA,
+    SATURATION_OF,
+    fisher_combined,
+    hommel,
     layer_order,
     main_split,
     measured,
     metrics_frame,
     moving_average,
+    run_matrix,
     smoothing_window,
     splits,
+    t_test,
 )
 from infoplane.errors import InvalidInputError, InvalidParameterError
 
@@ -36,8 +43,13 @@ DPI_TOL = 1e-9
 DPI_TOLERANCES: tuple[float, ...] = (0.0, 0.01, 0.05)
 #: Default relative drop (fraction of the peak) above which I(X;T) counts as compressed.
 COMPRESSION_THRESHOLD = 0.05
-#: A rise of I(T;Y) must exceed this many bits (and the spread) to count as fitting.
+#: A rise of I(T;Y) must exceed this many bits (and pass its test) to count as fitting.
 RISE_TOL = 1e-6
+#: A layer whose Gram is saturated in more than this fraction of the records a verdict reads
+#: is not read under that variant.
+SATURATION_LIMIT = 0.5
+#: Runs a cross-fitted fall needs (each run's peak is chosen on another run).
+CROSS_FIT_RUNS = 3
 
 
 def check_threshold(threshold: float, who: str) -> float:
@@ -46,88 +58,194 @@ def check_threshold(threshold: float, who: str) -> float:
     return float(threshold)
 
 
-def _spread(agg: pd.DataFrame, rows: np.ndarray, quantity: str, window: int) -> np.ndarray:
-    """Run-to-run std of ``quantity`` per step, or its probe SE for single runs (NaN if neither)."""
-    std = agg[f"{quantity}_std"].to_numpy(float)[rows]
-    se = SE_OF.get(quantity)
-    if se is not None and not np.isfinite(std).any():
-        std = agg[f"{se}_mean"].to_numpy(float)[rows]
-    return moving_average(std, window)
+# ----------------------------------------------------------------------------- trends
+def _smoothed(values: np.ndarray, window: int) -> np.ndarray:
+    """Each run's centred moving average, NaN where the run has no value."""
+    if not values.size:
+        return values
+    smooth = np.vstack([moving_average(v, window) for v in values])
+    return np.where(np.isfinite(values), smooth, np.nan)
 
 
-def _largest(*values: float) -> float:
-    finite = [v for v in values if np.isfinite(v)]
-    return float(max(finite)) if finite else float("nan")
+def _ends(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each run's value at its first and at its last finite step, and the last step's index."""
+    finite = np.isfinite(curves)
+    first = np.argmax(finite, axis=1)
+    last = curves.shape[1] - 1 - np.argmax(finite[:, ::-1], axis=1)
+    rows = np.arange(curves.shape[0])
+    return curves[rows, first], curves[rows, last], last
 
 
-def _layer_trend(
-    agg: pd.DataFrame, rows: np.ndarray, quantity: str, window: int, threshold: float
-) -> dict[str, Any]:
-    steps = agg["step"].to_numpy()[rows]
-    x = moving_average(agg[f"{quantity}_mean"].to_numpy(float)[rows], window)
-    if not np.isfinite(x).any():
-        return {"recorded": False, "compressed": False, "rose": False, "peak_at_start": False}
-    s = _spread(agg, rows, quantity, window)
-    ci = moving_average(agg[f"{quantity}_ci"].to_numpy(float)[rows], window)
-    peak, last = int(np.nanargmax(x)), len(rows) - 1
-    drop, rise = float(x[peak] - x[last]), float(x[last] - x[0])
-    noise, rise_noise = _largest(s[peak], s[last]), _largest(s[0], s[last])
-    reach = np.flatnonzero(x >= 0.9 * x[last]) if np.isfinite(x[last]) else []
+def cross_fitted_falls(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(peak index, fall, peak level)`` per run, each run's peak chosen on another run.
+
+    ``curves[r]`` is run r's smoothed trajectory. The peak of run r is the maximum of run
+    ``r + 1``'s trajectory (cyclically), over the steps run r has; its fall is its own value
+    there minus its value at its last step. No fall is measured at a peak chosen on its own
+    data, and for three runs or more any two falls are uncorrelated on a stationary series, so
+    a t-test of the mean fall keeps its level. (Choosing on the mean of all the other runs
+    shares runs between choices, correlates the falls and fires in 6-9% of stationary
+    replicates with 3-5 runs.)
+    """
+    n_runs = curves.shape[0]
+    peaks = np.full(n_runs, -1)
+    falls, levels = np.full(n_runs, np.nan), np.full(n_runs, np.nan)
+    _, final, _ = _ends(curves)
+    for r in range(n_runs):
+        chooser = np.where(np.isfinite(curves[r]), curves[(r + 1) % n_runs], np.nan)
+        if np.isfinite(chooser).any():
+            peaks[r] = int(np.nanargmax(chooser))
+            levels[r] = curves[r, peaks[r]]
+            falls[r] = levels[r] - final[r]
+    return peaks, falls, levels
+
+
+def _pct(part: float, whole: float) -> float:
+    return 100.0 * part / whole if np.isfinite(whole) and whole > 0 else np.nan
+
+
+def _falls(curves: np.ndarray, mean_curve: np.ndarray, threshold: float) -> dict[str, Any]:
+    """The cross-fitted fall over runs (three or more), else the run-mean curve's, untested.
+
+    The test is one-sided over runs on each run's fall minus ``threshold`` times its peak
+    level: it claims a fall of at least the threshold, so a stationary series (no fall) fires
+    well below 0.05 and a fall of exactly the threshold at 0.05.
+    """
+    if curves.shape[0] < CROSS_FIT_RUNS:
+        peak, last = int(np.nanargmax(mean_curve)), int(np.flatnonzero(np.isfinite(mean_curve))[-1])
+        drop, level = float(mean_curve[peak] - mean_curve[last]), float(mean_curve[peak])
+        test, p = t_test([]), np.nan
+        fracs = np.full(curves.shape[0], np.nan)
+    else:
+        _, falls, levels = cross_fitted_falls(curves)
+        test, level = t_test(falls), float(np.nanmean(levels))
+        drop, p = test["mean"], t_test(falls - threshold * levels)["p"]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fracs = np.where(levels > 0, 100.0 * falls / levels, np.nan)
     return {
-        "recorded": True,
-        "peak_step": int(steps[peak]),
-        "first": float(x[0]),
-        "peak": float(x[peak]),
-        "final": float(x[last]),
-        "final_ci": float(ci[last]),
+        "peak": level,
         "drop": drop,
-        "drop_pct": 100.0 * drop / x[peak] if x[peak] > 0 else float("nan"),
-        "noise": noise,
-        "compressed": bool(
-            peak < last and drop >= threshold * x[peak] and not drop <= noise and drop > 0
-        ),
-        "peak_at_start": bool(peak == 0 and last > 0),
-        "rise": rise,
-        "rose": bool(rise > RISE_TOL and not rise <= rise_noise),
-        "step_90": int(steps[reach[0]]) if len(reach) else -1,
+        "drop_pct": _pct(drop, level),
+        "drop_ci_pct": _pct(test["ci"], level),
+        "noise": test["sd"],
+        "p_fall": p,
+        "fall_pcts": tuple(float(f) for f in fracs),
     }
 
 
-def trend_table(
-    agg: pd.DataFrame, quantity: str, *, window: int, threshold: float = COMPRESSION_THRESHOLD
-) -> pd.DataFrame:
-    """Fitting and compression of one quantity's run-averaged trajectory, one row per layer.
+def _layer_trend(
+    values: np.ndarray, flags: np.ndarray | None, window: int, threshold: float
+) -> dict[str, Any]:
+    curves = _smoothed(values, window)
+    curves = curves[np.isfinite(curves).any(axis=1)]
+    if not curves.size:
+        return {"recorded": False, "n_runs": 0, "saturated": False, "peak_at_start": False}
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean_curve = np.nanmean(curves, axis=0)
+    first, final, _ = _ends(curves)
+    rise = t_test(final - first)
+    finite = np.flatnonzero(np.isfinite(mean_curve))
+    peak = int(np.nanargmax(mean_curve))
+    reach = finite[mean_curve[finite] >= 0.9 * float(np.nanmean(final))]
+    out = {
+        "recorded": True,
+        "n_runs": int(curves.shape[0]),
+        "saturated_frac": _saturated_fraction(values, flags),
+        "first": float(np.mean(first)),
+        "final": float(np.mean(final)),
+        "final_ci": t_test(final)["ci"],
+        "peak_index": peak,
+        "peak_at_start": bool(peak == finite[0] and finite[-1] > finite[0]),
+        "rise": rise["mean"],
+        "rise_ci": rise["ci"],
+        "p_rise": rise["p"],
+        "p_change": t_test(final - first, alternative="two-sided")["p"],
+        "step_90_index": int(reach[0]) if reach.size else -1,
+    }
+    out["saturated"] = bool(out["saturated_frac"] > SATURATION_LIMIT)
+    out.update(_falls(curves, mean_curve, threshold))
+    return out
 
-    ``agg`` is an :func:`~infoplane.analysis.tables.aggregate` table (unsmoothed); the mean,
-    spread and CI are smoothed with a centred window of ``window`` steps. The peak of the smoothed
-    mean is the compression onset. A layer *compresses* when the drop from the peak to the last
-    step is at least ``threshold`` times the peak and larger than the spread at the peak and at
-    the last step (the run-to-run std; the probe SE for a single run; with neither, only the
-    relative threshold applies). It *rises* when the last value exceeds the first by more than
-    the spread at both ends.
+
+def _saturated_fraction(values: np.ndarray, flags: np.ndarray | None) -> float:
+    """The fraction of a layer's finite records whose Gram is saturated (unknown flags: not)."""
+    if flags is None:
+        return 0.0
+    read = np.isfinite(values)
+    return float(np.nan_to_num(flags[read], nan=0.0).mean()) if read.any() else 0.0
+
+
+def trend_table(
+    sel: pd.DataFrame, quantity: str, *, window: int, threshold: float = COMPRESSION_THRESHOLD
+) -> pd.DataFrame:
+    """Fitting and compression of one quantity per layer, each tested over runs.
+
+    ``sel`` holds the measured records of one split (:func:`~infoplane.analysis.tables.measured`);
+    every run's trajectory is smoothed with a centred window of ``window`` steps, and the first
+    and final values are each run's smoothed value at its first and last measured step.
+
+    * Rise (fitting): the mean over runs of final minus first, one-sided t-test over runs
+      (``p_rise``; ``p_change`` is two-sided). A layer *rises* when ``p_rise`` < 0.05 and the
+      rise exceeds :data:`RISE_TOL` bits. Fixed windows: nothing is chosen on the data tested.
+    * Fall (compression, three runs or more): each run's fall from a peak chosen on another run
+      (:func:`cross_fitted_falls`) to its final value; one-sided t-test over runs that the fall
+      exceeds ``threshold`` times the run's peak level (``p_fall``: the effect size is part of
+      the null hypothesis), Hommel's adjustment over the layers (``p_fall_adj``). A layer
+      *compresses* when ``p_fall_adj`` < 0.05 and the mean fall is at least ``threshold`` of the
+      mean peak level. With fewer runs the fall is the run-mean curve's, untested (``p_fall``
+      NaN), and no layer compresses.
+    * Saturation: a layer whose Gram (the flag of :data:`~infoplane.analysis.tables.SATURATION_OF`)
+      is saturated in more than half of the records read is ``saturated``: it neither rises nor
+      compresses.
 
     Returns:
-        Columns ``layer, layer_index, n_runs, n_steps, smooth, first_step, last_step, recorded,
-        first, peak, peak_step, final, final_ci, drop, drop_pct, noise, compressed,
-        peak_at_start, rise, rose, step_90`` (``recorded`` False, values NaN, where the
-        quantity was not measured, e.g. a control that was off).
+        One row per layer: ``layer, layer_index, n_runs, n_steps, smooth, first_step,
+        last_step, recorded, saturated_frac, saturated, first, peak, peak_step, final,
+        final_ci, drop, drop_pct, drop_ci_pct, noise, p_fall, p_fall_adj, compressed,
+        peak_at_start, rise, rise_ci, p_rise, p_change, rose, step_90, fall_pcts, runs``.
+        ``peak_step`` is the peak of the run-mean curve (the compression onset); ``peak`` the
+        mean level at the cross-fitted peaks; ``noise`` the run-to-run std of the falls;
+        ``fall_pcts`` each run's fall in % of its peak level, for the runs of ``runs``.
     """
+    flag = SATURATION_OF.get(quantity)
+    by_layer = dict(tuple(sel.groupby("layer", sort=False))) if len(sel) else {}
     rows_out = []
-    for name in layer_order(agg) if len(agg) else []:
-        rows = np.flatnonzero(agg["layer"].to_numpy() == name)
-        steps = agg["step"].to_numpy()[rows]
+    for name in layer_order(sel) if len(sel) else []:
+        layer = by_layer[name]
+        steps, values = run_matrix(layer, name, quantity)
+        seen = np.isfinite(values).any(axis=0)
+        flags = run_matrix(layer, name, flag)[1] if flag in sel.columns else None
         row = {
             "layer": name,
-            "layer_index": int(agg["layer_index"].iloc[rows[0]]),
-            "n_runs": int(agg["n_runs"].iloc[rows].max()),
-            "n_steps": len(rows),
+            "layer_index": int(layer["layer_index"].iloc[0]),
+            "n_steps": len(steps),
             "smooth": int(window),
-            "first_step": int(steps[0]),
+            "first_step": int(steps[np.argmax(seen)]) if seen.any() else int(steps[0]),
             "last_step": int(steps[-1]),
+            "runs": tuple(int(r) for r in np.sort(layer["run"].unique())),
         }
-        row.update(_layer_trend(agg, rows, quantity, int(window), threshold))
+        row.update(_layer_trend(values, flags, int(window), threshold))
+        for index, column in (("peak_index", "peak_step"), ("step_90_index", "step_90")):
+            at = row.pop(index, -1)
+            row[column] = int(steps[at]) if at >= 0 else -1
         rows_out.append(row)
-    return pd.DataFrame(rows_out, columns=_TREND_COLUMNS)
+    return _decide(pd.DataFrame(rows_out, columns=_TREND_COLUMNS), threshold)
+
+
+def _decide(table: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """The per-layer decisions: Hommel over the layers read, the effect size, saturation."""
+    read = table["recorded"].fillna(False).astype(bool) & ~table["saturated"].fillna(False)
+    read = read.astype(bool)
+    table["saturated"] = table["saturated"].fillna(False).astype(bool)
+    table["recorded"] = table["recorded"].fillna(False).astype(bool)
+    table["peak_at_start"] = table["peak_at_start"].fillna(False).astype(bool)
+    table["p_fall_adj"] = hommel(np.where(read, table["p_fall"].to_numpy(float), np.nan))
+    big = table["drop_pct"].to_numpy(float) >= 100.0 * threshold
+    with np.errstate(invalid="ignore"):
+        table["compressed"] = read & (table["p_fall_adj"] < ALPHA) & big & (table["drop"] > 0)
+        table["rose"] = read & (table["p_rise"] < ALPHA) & (table["rise"] > RISE_TOL)
+    return table
 
 
 _TREND_COLUMNS = [
@@ -139,6 +257,8 @@ _TREND_COLUMNS = [
     "first_step",
     "last_step",
     "recorded",
+    "saturated_frac",
+    "saturated",
     "first",
     "peak",
     "peak_step",
@@ -146,19 +266,69 @@ _TREND_COLUMNS = [
     "final_ci",
     "drop",
     "drop_pct",
+    "drop_ci_pct",
     "noise",
+    "p_fall",
+    "p_fall_adj",
     "compressed",
     "peak_at_start",
     "rise",
+    "rise_ci",
+    "p_rise",
+    "p_change",
     "rose",
     "step_90",
+    "fall_pcts",
+    "runs",
 ]
 
 
-def default_window(agg: pd.DataFrame) -> int:
-    """The smoothing window for the curves of ``agg``: :func:`smoothing_window` of its steps."""
-    counts = agg.groupby("layer").size() if len(agg) else pd.Series(dtype=int)
+def default_window(frame: pd.DataFrame) -> int:
+    """The smoothing window for the curves of ``frame``: :func:`smoothing_window` of its steps."""
+    counts = frame.groupby("layer")["step"].nunique() if len(frame) else pd.Series(dtype=int)
     return smoothing_window(int(counts.max()) if len(counts) else 0)
+
+
+def floor_table(sel: pd.DataFrame, quantity: str) -> pd.DataFrame:
+    """Whether each layer's final estimate is above its null floor: a permutation test.
+
+    ``quantity`` is ``"i_ty"`` or ``"i_xt"``. For every run, the permutation p-value
+    (``i_ty_p``, ``i_xt_p``: the rank of the estimate among the B permuted draws) of the last
+    step where it was recorded; the runs' p-values are combined with Fisher's method
+    (:func:`~infoplane.analysis.tables.fisher_combined`). A layer is ``informative`` when the
+    combined p-value is at most 0.05 (a permutation p-value is at most alpha with probability
+    at most alpha under independence, so one run with B = 19 draws can reach it) and its Gram
+    is not saturated in more than half of those final steps (``saturated``).
+
+    Returns:
+        One row per layer: ``layer, n_runs, p, p_min, saturated_frac, saturated, margin,
+        informative`` (``margin``: the mean over runs of the final estimate minus the mean of
+        the permuted draws, bits); ``p`` is NaN where no p-value was recorded.
+    """
+    column, floor = f"{quantity}_p", f"{quantity}_null"
+    finite = sel.loc[np.isfinite(sel[column])].sort_values("step", kind="stable")
+    finals = dict(tuple(finite.groupby(["layer", "run"]).tail(1).groupby("layer", sort=False)))
+    rows = []
+    for name in layer_order(sel) if len(sel) else []:
+        last = finals.get(name, finite.iloc[:0])
+        p = last[column].to_numpy(float)
+        flags = np.nan_to_num(last["saturated"].to_numpy(float), nan=0.0)
+        frac = float(flags.mean()) if flags.size else 0.0
+        combined = fisher_combined(p)
+        rows.append(
+            {
+                "layer": name,
+                "n_runs": int(p.size),
+                "p": combined,
+                "p_min": float(p.min()) if p.size else np.nan,
+                "saturated_frac": frac,
+                "saturated": frac > SATURATION_LIMIT,
+                "margin": float((last[quantity] - last[floor]).mean()) if p.size else np.nan,
+                "informative": bool(combined <= ALPHA and frac <= SATURATION_LIMIT),
+            }
+        )
+    columns = ["layer", "n_runs", "p", "p_min", "saturated_frac", "saturated", "margin"]
+    return pd.DataFrame(rows, columns=[*columns, "informative"])
 
 
 def compression_summary(
@@ -168,49 +338,40 @@ def compression_summary(
     smooth: int | None = None,
     threshold: float = COMPRESSION_THRESHOLD,
 ) -> pd.DataFrame:
-    """Fitting and compression per layer on the run-averaged, lightly smoothed curves.
+    """Fitting and compression per layer, tested over runs (:func:`trend_table`).
 
     I(X;T) and I(T;Y) are summarised by :func:`trend_table` (``smooth`` steps; default: an odd
     window of about 2% of the measured steps, 1 for fewer than 100 steps).
 
     Returns:
         One row per layer: ``layer, layer_index, n_runs, n_steps, smooth, first_step,
-        last_step, peak_step, i_xt_first, i_xt_peak, i_xt_final, drop, drop_pct, noise,
-        compressed, peak_at_start`` (I(X;T)), ``i_ty_first, i_ty_final, step_90`` (I(T;Y):
-        the first step where it reaches 90% of its final value) and ``h_x, h_y`` (mean S(X),
-        S(Y) of the batches).
+        last_step, peak_step, i_xt_first, i_xt_peak, i_xt_final, drop, drop_pct, drop_ci_pct,
+        noise, p_fall, p_fall_adj, compressed, peak_at_start, saturated`` (I(X;T)),
+        ``i_ty_first, i_ty_final, rise, p_rise, rose, step_90`` (I(T;Y); ``step_90`` the first
+        step where the run-mean curve reaches 90% of its final value) and ``h_x, h_y`` (mean
+        S(X), S(Y) of the batches).
     """
     threshold = check_threshold(threshold, "compression_summary")
-    agg = aggregate(source, split=split)
-    window = default_window(agg) if smooth is None else smooth
+    sel = measured(source, split, who="compression_summary")
+    window = default_window(sel) if smooth is None else smooth
     if isinstance(window, bool) or int(window) != window or window < 1:
         raise InvalidParameterError(
             f"compression_summary: expected smooth an integer >= 1, got {smooth!r}."
         )
-    return _compression_columns(agg, int(window), threshold)
-
-
-def _compression_columns(agg: pd.DataFrame, window: int, threshold: float) -> pd.DataFrame:
-    xt = trend_table(agg, "i_xt", window=window, threshold=threshold)
-    ty = trend_table(agg, "i_ty", window=window, threshold=threshold)
+    xt = trend_table(sel, "i_xt", window=int(window), threshold=threshold)
+    ty = trend_table(sel, "i_ty", window=int(window), threshold=threshold)
     out = xt[["layer", "layer_index", "n_runs", "n_steps", "smooth", "first_step", "last_step"]]
-    out = out.assign(
-        peak_step=xt["peak_step"],
-        i_xt_first=xt["first"],
-        i_xt_peak=xt["peak"],
-        i_xt_final=xt["final"],
-        drop=xt["drop"],
-        drop_pct=xt["drop_pct"],
-        noise=xt["noise"],
-        compressed=xt["compressed"].astype(bool),
-        peak_at_start=xt["peak_at_start"].astype(bool),
-        i_ty_first=ty["first"],
-        i_ty_final=ty["final"],
-        step_90=ty["step_90"],
-    )
-    means = agg.groupby("layer", sort=False)[["h_x_mean", "h_y_mean"]].mean()
-    out["h_x"] = out["layer"].map(means["h_x_mean"])
-    out["h_y"] = out["layer"].map(means["h_y_mean"])
+    out = out.assign(peak_step=xt["peak_step"], i_xt_first=xt["first"], i_xt_peak=xt["peak"])
+    out = out.assign(i_xt_final=xt["final"])
+    for column in ("drop", "drop_pct", "drop_ci_pct", "noise", "p_fall", "p_fall_adj"):
+        out[column] = xt[column]
+    for column in ("compressed", "peak_at_start", "saturated"):
+        out[column] = xt[column].astype(bool)
+    out = out.assign(i_ty_first=ty["first"], i_ty_final=ty["final"], rise=ty["rise"])
+    out = out.assign(p_rise=ty["p_rise"], rose=ty["rose"].astype(bool), step_90=ty["step_90"])
+    means = sel.groupby("layer", sort=False)[["h_x", "h_y"]].mean()
+    out["h_x"] = out["layer"].map(means["h_x"])
+    out["h_y"] = out["layer"].map(means["h_y"])
     return out
 
 
@@ -403,12 +564,44 @@ def early_stopping(
 
 
 # ----------------------------------------------------------------------------- train vs test
+def _run_falls(row: pd.Series) -> dict[int, float]:
+    """``{run: fall in % of its peak}`` of one :func:`trend_table` row (finite ones only)."""
+    runs, fracs = row.get("runs"), row.get("fall_pcts")
+    if not isinstance(runs, tuple) or not isinstance(fracs, tuple) or len(runs) != len(fracs):
+        return {}
+    return {r: f for r, f in zip(runs, fracs, strict=True) if np.isfinite(f)}
+
+
+def paired_differences(train: pd.DataFrame, test: pd.DataFrame, layers: Sequence[str]) -> dict:
+    """Train minus test compression, paired by run: each run's falls (% of its peak) averaged
+    over ``layers`` on each split, then the t interval of the mean difference over runs.
+
+    Returns :func:`~infoplane.analysis.tables.t_test` (two-sided) of the per-run differences,
+    with ``train`` and ``test`` (the mean falls over runs, %) and ``runs`` (the paired runs).
+    """
+    per_run: dict[int, list[tuple[float, float]]] = {}
+    for name in layers:
+        tr = _run_falls(train.loc[train["layer"] == name].iloc[0])
+        te = _run_falls(test.loc[test["layer"] == name].iloc[0])
+        for run in sorted(set(tr) & set(te)):
+            per_run.setdefault(run, []).append((tr[run], te[run]))
+    pairs = np.array([np.mean(v, axis=0) for v in per_run.values()]).reshape(-1, 2)
+    out: dict[str, Any] = t_test(pairs[:, 0] - pairs[:, 1], alternative="two-sided")
+    out["train"] = float(pairs[:, 0].mean()) if len(pairs) else np.nan
+    out["test"] = float(pairs[:, 1].mean()) if len(pairs) else np.nan
+    out["runs"] = sorted(per_run)
+    return out
+
+
 def compare_splits(train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
     """Two :func:`trend_table` results side by side, per layer measured on both splits.
 
     Columns ``layer, train_peak_step, train_drop, train_drop_pct, train_compressed,
-    test_peak_step, test_drop, test_drop_pct, test_compressed, weaker_on_test`` (True when the
-    relative drop on test is smaller than on train).
+    test_peak_step, test_drop, test_drop_pct, test_compressed, diff_pct, diff_ci_pct, n_pairs,
+    weaker_on_test``: ``diff_pct`` is the mean over runs of the run's train fall minus its test
+    fall (% of each peak), ``diff_ci_pct`` the half width of its paired 95% interval over the
+    ``n_pairs`` runs measured on both splits; ``weaker_on_test`` is True when the interval lies
+    above 0 (at least two runs and a cross-fitted fall, i.e. three runs, on both splits).
     """
     keep = ["layer", "peak_step", "drop", "drop_pct", "compressed"]
     both = train[keep].merge(test[keep], on="layer", suffixes=("_tr", "_te"), sort=False)
@@ -416,39 +609,53 @@ def compare_splits(train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
     for prefix, suffix in (("train", "_tr"), ("test", "_te")):
         for column in keep[1:]:
             out[f"{prefix}_{column}"] = both[column + suffix]
-    out["weaker_on_test"] = out["test_drop_pct"] < out["train_drop_pct"]
+    paired = [paired_differences(train, test, [name]) for name in out["layer"]]
+    out["diff_pct"] = [p["mean"] for p in paired]
+    out["diff_ci_pct"] = [p["ci"] for p in paired]
+    out["n_pairs"] = np.array([p["n"] for p in paired], dtype=np.int64)
+    with np.errstate(invalid="ignore"):
+        out["weaker_on_test"] = (out["diff_pct"] - out["diff_ci_pct"]) > 0
     return out.astype({"train_compressed": bool, "test_compressed": bool, "weaker_on_test": bool})
 
 
 def train_vs_test(
     source: Any, *, smooth: int | None = None, threshold: float = COMPRESSION_THRESHOLD
 ) -> pd.DataFrame:
-    """The compression drop per layer on training against test data (Finding 3).
+    """The compression per layer on training against test data (Finding 3).
 
-    Runs :func:`compression_summary` on both splits and compares them with
-    :func:`compare_splits`. When the history lacks either split, the table has the columns but
-    no rows.
+    Runs :func:`trend_table` of I(X;T) on both splits (``smooth``: as in
+    :func:`compression_summary`) and compares them with :func:`compare_splits`. When the history
+    lacks either split, the table has the columns but no rows.
     """
+    threshold = check_threshold(threshold, "train_vs_test")
     present = splits(source)
-    empty = {"peak_step": [], "drop": [], "drop_pct": [], "compressed": [], "layer": []}
     if not ("train" in present and "test" in present):
-        return compare_splits(pd.DataFrame(empty), pd.DataFrame(empty))
-    tr = compression_summary(source, split="train", smooth=smooth, threshold=threshold)
-    te = compression_summary(source, split="test", smooth=smooth, threshold=threshold)
-    return compare_splits(tr, te)
+        empty = pd.DataFrame(columns=_TREND_COLUMNS)
+        return compare_splits(empty, empty)
+    trends = []
+    for split in ("train", "test"):
+        sel = measured(source, split, who="train_vs_test")
+        window = default_window(sel) if smooth is None else int(smooth)
+        trends.append(trend_table(sel, "i_xt", window=window, threshold=threshold))
+    return compare_splits(*trends)
 
 
 __all__ = [
     "COMPRESSION_THRESHOLD",
+    "CROSS_FIT_RUNS",
     "DPI_TOL",
     "DPI_TOLERANCES",
+    "SATURATION_LIMIT",
     "compare_splits",
     "compression_summary",
+    "cross_fitted_falls",
     "default_window",
     "dpi_differences",
     "dpi_table",
     "early_stopping",
+    "floor_table",
     "onsets_against_stops",
+    "paired_differences",
     "stops",
     "train_vs_test",
     "trend_table",

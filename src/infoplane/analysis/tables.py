@@ -1,5 +1,7 @@
 """Tables of an information-plane history, on pandas: the one home of the per-step mean, spread
-and 95% confidence interval over runs, of the smoothing window and of the main split.
+and 95% confidence interval over runs, of the tests over runs behind every verdict (Student's t,
+Fisher's combination of permutation p-values, Hommel's adjustment over layers), of saturation,
+of the smoothing window and of the main split.
 
 Every function accepts a *source*: a :class:`~infoplane.history.History`, a pandas DataFrame with
 the columns of :data:`infoplane.schema.FIELDS`, a table (``dict`` of numpy arrays, e.g. from
@@ -24,11 +26,14 @@ from infoplane.io import read_table
 from infoplane.schema import (
     CONTROL_QUANTITIES,
     FIELDS,
-    FLOAT_FIELDS,
+    FIXED_EXTRA_QUANTITIES,
     INT_FIELDS,
     KEY,
     METRIC_FIELDS,
+    NULL_Q95_QUANTITIES,
     NULL_QUANTITIES,
+    P_VALUE_QUANTITIES,
+    SATURATION_QUANTITIES,
     SE_QUANTITIES,
     STATUS_OK,
     STR_FIELDS,
@@ -37,6 +42,30 @@ from infoplane.schema import (
 
 #: Columns a history must have; the others load as missing values.
 REQUIRED: tuple[str, ...] = (*KEY, "layer_index", "i_xt", "i_ty")
+#: Float columns of the null distribution, the fixed control and saturation: read when a history
+#: has them (NaN otherwise), whether or not the record format lists them.
+_EXTRAS = (*NULL_Q95_QUANTITIES, *P_VALUE_QUANTITIES, *FIXED_EXTRA_QUANTITIES)
+RECORD_EXTRAS: tuple[str, ...] = tuple(
+    q for q in (*_EXTRAS, *SATURATION_QUANTITIES) if q not in FIELDS
+)
+#: Every column of :func:`history_frame`, in order.
+COLUMNS: tuple[str, ...] = (*FIELDS, *RECORD_EXTRAS)
+#: The saturation flag and the entropy it is detected from, per Gram: the estimate's (read by
+#: the adaptive widths and the null floor, which shares them) and the fixed-width control's.
+SATURATION_SOURCES: dict[str, str] = {"saturated": "h_t", "saturated_fixed": "h_t_fixed"}
+#: The saturation flag that applies to each series a verdict reads.
+SATURATION_OF: dict[str, str] = {
+    "i_xt": "saturated",
+    "i_ty": "saturated",
+    "i_xt_margin": "saturated",
+    "i_ty_margin": "saturated",
+    "i_xt_fixed": "saturated_fixed",
+    "i_ty_fixed": "saturated_fixed",
+}
+#: Where no flag was recorded, S(T) within this fraction of log2 N (or of 0 bits) is saturated.
+SATURATION_TOL = 0.01
+#: Level of every test behind a verdict.
+ALPHA = 0.05
 #: Per-record estimate above its null floor (bits), derived before averaging over runs, so the
 #: confidence interval is that of the difference.
 MARGINS: dict[str, tuple[str, str]] = {
@@ -94,15 +123,16 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], who: str, fix: str) ->
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
-    for f in FIELDS:
+    for f in COLUMNS:
         values = frame[f].to_numpy() if f in frame.columns else None
         if f in STR_FIELDS:
             default = STATUS_OK if f == "status" else ""
             out[f] = default if values is None else pd.Series(values).astype(str).to_numpy()
         elif f in INT_FIELDS and f != "n":
             out[f] = np.asarray(values, dtype=np.int64)
-        elif f in FLOAT_FIELDS or f == "n":
+        else:  # the float quantities, the extras and n
             out[f] = np.nan if values is None else pd.to_numeric(pd.Series(values)).to_numpy(float)
+    out.attrs["config"] = dict(frame.attrs.get("config") or {})
     return out
 
 
@@ -224,12 +254,111 @@ def measured(source: Any, split: str, *, who: str = "measured") -> pd.DataFrame:
     sel = frame.loc[keep].reset_index(drop=True)
     for name, (estimate, floor) in MARGINS.items():
         sel[name] = sel[estimate] - sel[floor]
+    for flag, entropy in SATURATION_SOURCES.items():
+        missing = ~np.isfinite(sel[flag].to_numpy(float))
+        detected = saturated_entropy(sel[entropy], sel["n"])
+        sel[flag] = np.where(missing, detected, sel[flag].to_numpy(float))
     return sel
+
+
+def saturated_entropy(h_t: Any, n: Any) -> np.ndarray:
+    """1.0 where S(T) is within :data:`SATURATION_TOL` of log2 N or of 0 bits, else 0.0.
+
+    NaN where S(T) or N is unknown. This is how saturation is detected in a history that
+    recorded no saturation flags (the tracker's flags also test the Gram itself).
+    """
+    h_t, n = np.asarray(h_t, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        top = np.log2(np.where(n > 1, n, np.nan))
+        hit = (h_t >= (1 - SATURATION_TOL) * top) | (h_t <= SATURATION_TOL * top)
+    return np.where(np.isfinite(h_t) & np.isfinite(top), hit.astype(np.float64), np.nan)
 
 
 def recorded(frame: pd.DataFrame, column: str) -> bool:
     """Whether ``column`` holds any finite value (a control or SE that was measured)."""
     return column in frame.columns and bool(np.isfinite(frame[column].to_numpy(float)).any())
+
+
+def run_matrix(sel: pd.DataFrame, layer: str, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(steps, values)`` of one layer: ``values[r, s]`` is run r's ``column`` at ``steps[s]``.
+
+    Runs in increasing order, steps those the layer was measured at in any run (NaN where a
+    run has no finite value there).
+    """
+    rows = sel[sel["layer"] == layer]
+    wide = rows.groupby(["run", "step"])[column].mean().unstack("step").sort_index()
+    return wide.columns.to_numpy(), wide.to_numpy(dtype=np.float64)
+
+
+# ----------------------------------------------------------------------------- tests over runs
+def t_test(values: Any, *, alternative: str = "greater") -> dict[str, float]:
+    """Student's t-test of the mean of ``values`` (one per run) against 0.
+
+    ``alternative`` is ``"greater"`` (one-sided, mean > 0) or ``"two-sided"``. Returns ``n``
+    (finite values), ``mean``, ``sd`` (ddof = 1), ``ci`` (half width of the two-sided 95%
+    interval of the mean) and ``p``; ``sd``, ``ci`` and ``p`` are NaN below two values. Values
+    that agree to round-off (sd <= 1e-12 |mean|) have p = 0 when the mean is on the tested
+    side, else 1.
+    """
+    from scipy.stats import t as student
+
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    out = {"n": int(v.size), "mean": float(v.mean()) if v.size else np.nan}
+    out.update(sd=np.nan, ci=np.nan, p=np.nan)
+    if v.size < 2:
+        return out
+    mean, sd = out["mean"], float(v.std(ddof=1))
+    out.update(sd=sd, ci=float(t_quantile(v.size - 1) * sd / np.sqrt(v.size)))
+    side = mean > 0 if alternative == "greater" else mean != 0
+    if sd <= 1e-12 * abs(mean):
+        out["p"] = 0.0 if side else 1.0
+        return out
+    stat = mean / (sd / np.sqrt(v.size))
+    tail = student.sf(stat if alternative == "greater" else abs(stat), v.size - 1)
+    out["p"] = float(tail if alternative == "greater" else min(1.0, 2 * tail))
+    return out
+
+
+def fisher_combined(p_values: Any) -> float:
+    """Fisher's combination of independent p-values: P(chi2 with 2k df >= -2 sum log p).
+
+    Valid for independent tests (conservative for the discrete permutation p-values); NaN when
+    no finite p-value is given. One p-value is returned unchanged.
+    """
+    from scipy.stats import chi2
+
+    p = np.asarray(p_values, dtype=np.float64)
+    p = np.clip(p[np.isfinite(p)], np.finfo(np.float64).tiny, 1.0)
+    if not p.size:
+        return np.nan
+    return float(chi2.sf(-2.0 * np.log(p).sum(), 2 * p.size))
+
+
+def hommel(p_values: Any) -> np.ndarray:
+    """Hommel's adjusted p-values: the closed test of Simes' global tests (NaN stays NaN).
+
+    Rejecting where the adjusted value is below alpha controls the chance of any false
+    rejection at alpha for independent or positively dependent tests (layers of one network),
+    and rejects at least one hypothesis exactly when Simes' global test does.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    s, n = np.sort(p[ok]), int(ok.sum())
+    if n == 0:
+        return out
+    adjusted = np.full(n, np.min(n * s / np.arange(1, n + 1)))
+    q = adjusted.copy()
+    for m in range(n - 1, 1, -1):
+        head = np.arange(n - m + 1)
+        q1 = np.min(m * s[n - m + 1 :] / np.arange(2, m + 1))
+        q[head] = np.minimum(m * s[head], q1)
+        q[n - m + 1 :] = q[n - m]
+        adjusted = np.maximum(adjusted, q)
+    adjusted = np.maximum(adjusted, s)
+    out[np.flatnonzero(ok)[np.argsort(p[ok], kind="stable")]] = adjusted
+    return out
 
 
 # ----------------------------------------------------------------------------- aggregate
@@ -290,19 +419,28 @@ def aggregate(source: Any, *, split: str, smooth: int = 1, mode: str = "centred"
 
 
 __all__ = [
+    "ALPHA",
     "AVERAGED",
+    "COLUMNS",
     "CONFIDENCE",
     "MARGINS",
+    "SATURATION_OF",
+    "SATURATION_TOL",
     "aggregate",
+    "fisher_combined",
     "history_frame",
+    "hommel",
     "layer_order",
     "main_split",
     "measured",
     "metrics_frame",
     "moving_average",
     "recorded",
+    "run_matrix",
     "run_summary",
+    "saturated_entropy",
     "smoothing_window",
     "splits",
     "t_quantile",
+    "t_test",
 ]
