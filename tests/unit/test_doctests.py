@@ -24,6 +24,9 @@ DOCUMENTED = (
     "infoplane.functional.entropy",
     "infoplane.functional.kernels",
     "infoplane.history",
+    "infoplane.tracker._plane",
+    "infoplane.widths._functions",
+    "infoplane.widths._rules",
 )
 
 

@@ -104,6 +104,22 @@ class InformationPlane:
     estimate is the one of the whole batch, identical on every rank (widths are broadcast from
     rank 0); :meth:`measure_probe` measures each rank's own mini-batches and averages them
     across ranks with one all-reduce. Only rank 0 writes files.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from infoplane import InformationPlane
+        >>> _ = torch.manual_seed(0)
+        >>> model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+        >>> plane = InformationPlane(model, layers=["1"], alpha=1.0)
+        >>> x, y = torch.randn(30, 4), torch.arange(30) % 3
+        >>> result = plane.measure(x, y, step=0)
+        >>> list(result), round(result["1"]["h_y"], 4)  # the layer, then the softmax output
+        (['1', 'output'], 1.585)
+        >>> result["1"]["i_ty_p"]  # the permutation p-value of I(T;Y), B = 19 draws
+        0.55
+        >>> len(plane.history)  # one record per layer
+        2
     """
 
     def __init__(  # noqa: PLR0913 - the public constructor takes every documented option

@@ -527,7 +527,16 @@ WIDTH_RULES: dict[str, Callable[[], WidthRule]] = {
 def make_width_rule(spec: Any) -> WidthRule:
     """Build a rule from a name (``"authors"``, ``"alignment"``, ``"median"``, ``"knn"``,
     ``"silverman"``, ``"scott"``), a positive number (a fixed width), or return a
-    :class:`WidthRule` as is."""
+    :class:`WidthRule` as is.
+
+    Example:
+        >>> from infoplane.widths import make_width_rule
+        >>> make_width_rule(2.0).describe()
+        {'rule': 'fixed', 'sigma': 2.0}
+        >>> rule = make_width_rule("alignment")
+        >>> rule.moving, rule.settled()  # a moving average, not yet settled before any update
+        (True, False)
+    """
     if isinstance(spec, WidthRule):
         return spec
     if isinstance(spec, str):
