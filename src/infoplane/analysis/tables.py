@@ -330,8 +330,8 @@ def fisher_combined(p_values: Any) -> float:
 
     p = np.asarray(p_values, dtype=np.float64)
     p = np.clip(p[np.isfinite(p)], np.finfo(np.float64).tiny, 1.0)
-    if not p.size:
-        return np.nan
+    if p.size <= 1:
+        return float(p[0]) if p.size else np.nan
     return float(chi2.sf(-2.0 * np.log(p).sum(), 2 * p.size))
 
 
