@@ -315,8 +315,9 @@ def _findings_blocks(tables: RunTables, findings: Sequence[Finding]) -> list[Blo
     note = (
         f"{controls_note(tables)} {_scope(tables)} The verdict is the controlled one: observed "
         "only when the estimate (adaptive widths) shows the finding and it survives the null "
-        "floor and the fixed-width control (where that is not saturated). Information "
-        "quantities in bits."
+        "floor and the fixed-width control (where that is not saturated); a trend of I(X;T) "
+        "(compression, train vs test) is gated by the fixed-width control alone, because the "
+        "floor of I(X;T) falls with S(T) in any real compression. Information quantities in bits."
     )
     headers = ["finding", *(_VARIANT_HEADERS[v] for v in VARIANTS), "verdict"]
     blocks: list[Block] = [

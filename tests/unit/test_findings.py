@@ -330,7 +330,8 @@ def test_a_saturated_fixed_control_is_not_read_in_the_headline():
     extra["saturated_fixed"] = lambda run, li, s: np.ones(s.shape)
     f = check_compression(RunTables(synthetic(extra=extra)))
     assert f.verdicts["fixed"] == SATURATED
-    assert f.controlled == "estimate only (no null floor)"  # the saturated control is not named
+    # The only control of a trend is saturated: the headline is the uncontrolled estimate.
+    assert f.controlled == f"estimate only (fixed-width control {SATURATED})"
     extra["saturated_fixed"] = lambda run, li, s: np.zeros(s.shape)
     f = check_compression(RunTables(synthetic(extra=extra)))
     assert f.controlled == "not observed: fails the fixed-width control"

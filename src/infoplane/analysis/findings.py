@@ -98,6 +98,8 @@ _RECORDED_BY: dict[str, tuple[str, ...]] = {
 }
 #: The controls of a headline, in the order it names them.
 CONTROL_NAMES: dict[str, str] = {"null": "null floor", "fixed": "fixed-width control"}
+#: The controls that gate the headline of a trend of I(X;T) (see :attr:`Finding.gates`).
+TREND_GATES: tuple[str, ...] = ("fixed",)
 #: I(X;T) and S(T) closer than this (bits) in every record: the input Gram is the identity.
 IDENTITY_TOL = 1e-6
 #: Mean S(T) below this (bits): the kernel width is too large.
@@ -117,6 +119,11 @@ class Finding:
         numbers: the measured values and tests the verdicts rest on (bits, fractions, steps).
         caveats: what limits the verdict (one run, a missing control, ...).
         table: per-layer (or per-pair) details, or None.
+        gates: the controls the headline (:attr:`controlled`) requires. A trend of I(X;T)
+            (compression, train vs test) is gated by the fixed-width control alone: the null
+            floor of I(X;T) moves with S(T), so it falls with any real compression (T
+            collapsing onto the classes lowers S(T) and the floor with it) and its margin is
+            reported beside the estimate, not required.
     """
 
     key: str
@@ -126,6 +133,7 @@ class Finding:
     numbers: Mapping[str, Any] = field(default_factory=dict)
     caveats: tuple[str, ...] = ()
     table: pd.DataFrame | None = None
+    gates: tuple[str, ...] = ("null", "fixed")
 
     @property
     def verdict(self) -> str:
@@ -136,23 +144,19 @@ class Finding:
     def controlled(self) -> str:
         """The headline verdict: the estimate's, checked against the controls.
 
-        ``"observed"`` only when the estimate shows the finding and every control that applies
-        shows it too (a saturated fixed-width control is not read); ``"not observed: fails
-        ..."`` naming the controls that do not show it; ``"estimate only (...)"`` naming the
-        controls that could not be read (not recorded, inconclusive, not checked). Any verdict
-        of the estimate other than observed is the headline itself.
+        ``"observed"`` only when the estimate shows the finding and every control of
+        :attr:`gates` that applies shows it too; ``"not observed: fails ..."`` naming the
+        controls that do not show it; ``"estimate only (...)"`` naming the controls that could
+        not be read (not recorded, saturated, inconclusive, not checked). Any verdict of the
+        estimate other than observed is the headline itself.
         """
         if self.verdict != OBSERVED:
             return self.verdict
-        states = {v: self.verdicts.get(v, NOT_APPLICABLE) for v in CONTROL_NAMES}
+        states = {v: self.verdicts.get(v, NOT_APPLICABLE) for v in self.gates}
         failed = [CONTROL_NAMES[v] for v, s in states.items() if s == NOT_OBSERVED]
         if failed:
             return "not observed: fails the " + " and the ".join(failed)
-        unread = [
-            _unread(v, s)
-            for v, s in states.items()
-            if s not in (OBSERVED, NOT_APPLICABLE) and not (v == "fixed" and s == SATURATED)
-        ]
+        unread = [_unread(v, s) for v, s in states.items() if s not in (OBSERVED, NOT_APPLICABLE)]
         return f"estimate only ({'; '.join(unread)})" if unread else OBSERVED
 
 
@@ -451,7 +455,9 @@ def check_compression(tables: RunTables) -> Finding:
         numbers["lost_with_fixed"] = lost
     verdicts = _verdicts(tables, lambda v: _compression_verdict(trends[v]))
     caveats = _caveats(tables, split, runs=CROSS_FIT_RUNS)
-    return Finding("compression", "Compression", split, verdicts, numbers, caveats, table)
+    return Finding(
+        "compression", "Compression", split, verdicts, numbers, caveats, table, gates=TREND_GATES
+    )
 
 
 # ----------------------------------------------------------------------------- 3. train vs test
@@ -501,14 +507,18 @@ def check_train_vs_test(tables: RunTables) -> Finding:
     if not ("train" in tables.splits and "test" in tables.splits):
         verdicts = dict.fromkeys(VARIANTS, NOT_CHECKED)
         numbers = {"splits": list(tables.splits)}
-        return Finding("train_vs_test", "Train vs test", tables.main, verdicts, numbers)
+        return Finding(
+            "train_vs_test", "Train vs test", tables.main, verdicts, numbers, gates=TREND_GATES
+        )
     numbers: dict[str, Any] = {}
     for variant in tables.variants():
         q = VARIANTS[variant][0]
         numbers[variant] = _split_numbers(tables.trend("train", q), tables.trend("test", q))
     verdicts = _verdicts(tables, lambda v: _split_verdict(numbers[v]))
     table = numbers["adaptive"]["table"]
-    return Finding("train_vs_test", "Train vs test", "train", verdicts, numbers, (), table)
+    return Finding(
+        "train_vs_test", "Train vs test", "train", verdicts, numbers, (), table, gates=TREND_GATES
+    )
 
 
 # ----------------------------------------------------------------------------- 4. early stopping
