@@ -302,11 +302,15 @@ def controls_rows(name: str, model: Any, x: Any, y: Any, sigma_x: float, args: A
     run = {"measure": without, "measure + controls": with_controls}
     inputs = bare_inputs(x, y, captured(plane, x))
     layers = inputs["blocks"].shape[0]
-    # the controls' own eigenvalue problems: S(X o T) with X permuted, S(T) and S(X o T) at the
-    # held widths (3L matrices: the input's held width is its fixed width, so S(X) is the
-    # estimate's), and the class blocks of both (2L)
-    extra = inputs["batch"][torch.arange(3 * layers) % inputs["batch"].shape[0]].contiguous()
-    extra_blocks = torch.cat([inputs["blocks"], inputs["blocks"]])
+    # the controls' own eigenvalue problems: S(X o T) with X permuted for each of the B null
+    # draws and S(T), S(X o T) at the held widths ((B + 2) L matrices: the input keeps its fixed
+    # width, so S(X) is the estimate's), and the class blocks of the draws and the held Grams
+    # ((B + 1) L sets)
+    draws = plane._measurer.null_permutations if "null" in args.controls else 0
+    held = 1 if "fixed" in args.controls else 0
+    count = (draws + 2 * held) * layers
+    extra = inputs["batch"][torch.arange(count) % inputs["batch"].shape[0]].contiguous()
+    extra_blocks = inputs["blocks"].repeat(draws + held, *[1] * (inputs["blocks"].dim() - 1))
     run["bare controls (their eigenvalues)"] = lambda: (
         torch.linalg.eigvalsh(extra),
         torch.linalg.eigvalsh(extra_blocks),
