@@ -85,17 +85,29 @@ class InformationPlane:
             called with every recorded measurement, on rank 0.
         x_layer: the layer (name or module) whose output is X, instead of the model's input:
             the embedding module of a model fed token ids (``"bert.embeddings"``).
-        controls: the controls measured beside every estimate, on the same activations:
-            ``"null"`` (the null floor: I(T;Y) with the labels permuted and I(X;T) with the
-            samples of X permuted against T, at the same widths; seeded by split and step) and
-            ``"fixed"`` (the fixed-width control: the same step with every width held at the
-            width chosen on the split's first measured batch). Default both; ``()`` turns them
-            off. They add ``i_xt_null``, ``i_ty_null``, ``i_xt_fixed``, ``i_ty_fixed`` to each
-            result and record; they share the estimate's eigenvalue batch and add about 30-55%
-            to the maths of a small network's step (BENCHMARKS.md).
-        fixed_widths: widths of the fixed-width control to use instead of the first batch's,
-            ``{layer: sigma}`` (``"input"`` for the input), e.g. the final widths of an
-            earlier run (``plane.widths("train")``).
+        controls: the controls measured beside every estimate, on the same activations
+            (default both; ``()`` turns them off):
+            ``"null"``, the null distribution: ``null_permutations`` draws per step of I(T;Y)
+            with the labels permuted and of I(X;T) with the samples of X permuted against T, at
+            the estimate's widths, seeded by ``(run, split)`` (the same draws at every step of a
+            split, identical on every rank); it adds ``i_xt_null``/``i_ty_null`` (the draws'
+            mean), ``*_null_q95`` (their 95% quantile) and ``i_xt_p``/``i_ty_p`` (the
+            permutation p-value ``(1 + #{draw >= estimate}) / (B + 1)``).
+            ``"fixed"``, the fixed-width control: the same step with each layer's width held at
+            a fixed ratio to the batch's median pairwise distance, the ratio taken at the
+            split's reference step (once every width rule has :meth:`settled
+            <infoplane.widths.WidthRule.settled>`; NaN before it), so a rescaled representation
+            gets the same Gram; it adds ``i_xt_fixed``, ``i_ty_fixed``, ``h_t_fixed``,
+            ``sigma_fixed`` and ``saturated_fixed``. Every result also carries ``saturated``
+            (1.0 where the estimate's Gram is at the identity or all ones, or S(T) at log2 N or
+            0). Their cost is the null draws' eigenvalue problems: about 4x the estimate's
+            maths for the paper MLP at N = 100 (BENCHMARKS.md).
+        null_permutations: B, the null draws per step (default 19, the smallest B at which one
+            step's p-value can reach 0.05).
+        fixed_widths: absolute widths for the fixed-width control, ``{layer: sigma}``
+            (``"input"`` for the input), used from the first batch on instead of the
+            scale-relative rule: one width shared by runs you compare, e.g. the final widths of
+            an earlier run (``plane.widths("train")``). Not scale-free.
 
     Each split (``"train"``, ``"test"``, ...) keeps its own width states (moving averages and
     warm-up), so measuring a test batch never moves the training split's widths.
