@@ -109,6 +109,8 @@ BAD_SETTINGS = [
     ("controls", ["null", "null"]),
     ("controls", ["none", "null"]),
     ("controls", 3),
+    ("null_permutations", 0),
+    ("null_permutations", 2.5),
     ("x_width", -1.0),
     ("x_width", "bogus"),
     ("x_width", True),

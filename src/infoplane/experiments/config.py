@@ -33,7 +33,7 @@ from infoplane._validation import check_integer, check_positive_scalar
 from infoplane.errors import InvalidParameterError
 from infoplane.io import atomic_write_text
 from infoplane.schema import CONTROLS
-from infoplane.tracker import validate_option
+from infoplane.tracker import DEFAULT_NULL_PERMUTATIONS, validate_option
 from infoplane.widths import WIDTH_RULES, make_width_rule
 
 PROTOCOLS = ("step", "epoch", "both")
@@ -163,6 +163,10 @@ class ExperimentConfig:
         choices=(*CONTROLS, NO_CONTROLS),
         metavar="NAME",
     )
+    null_permutations: int = setting(
+        DEFAULT_NULL_PERMUTATIONS,
+        "permuted draws per step of the null distribution (19: a one-step p-value can reach 0.05)",
+    )
     seed: int = setting(0, f"seed of run 0, in 0..{MAX_SEED}")
     device: str = setting("cpu", "where to train: cpu, cuda, cuda:1, mps", on_resume=FREE)
     #: Intra-op threads of torch for CPU runs (None: leave torch's default). The per-step Gram
@@ -250,6 +254,7 @@ def _check_numbers(c: ExperimentConfig, who: str) -> None:
     for name in ("epochs", "runs", "probe_size"):
         check_integer(getattr(c, name), name, who)
     validate_option("every", c.every, who)  # the tracker's declaration: 0 measures no step
+    validate_option("null_permutations", c.null_permutations, who)
     if c.every == 0 and c.protocol in ("step", "both"):
         raise InvalidParameterError(
             f"{who}: expected every >= 1 with protocol {c.protocol!r}, got 0. Pass --every 1, "

@@ -128,6 +128,7 @@ class Experiment:
             history=history,
             on_nonfinite="skip",
             controls=tuple(c.controls),
+            null_permutations=c.null_permutations,
         )
 
     @torch.no_grad()

@@ -15,7 +15,13 @@ One measurement flows through the private modules in this order:
   callbacks.
 """
 
+from infoplane.tracker._measurer import DEFAULT_NULL_PERMUTATIONS
 from infoplane.tracker._options import PARAMETER_CONSTRAINTS, validate_option
 from infoplane.tracker._plane import InformationPlane
 
-__all__ = ["PARAMETER_CONSTRAINTS", "InformationPlane", "validate_option"]
+__all__ = [
+    "DEFAULT_NULL_PERMUTATIONS",
+    "PARAMETER_CONSTRAINTS",
+    "InformationPlane",
+    "validate_option",
+]
