@@ -612,8 +612,8 @@ def test_estimator_above_its_floor():
     }
     frame = synthetic(extra=extra)
     f = check_estimator(RunTables(frame))
-    assert f.verdicts == {"adaptive": OBSERVED, "fixed": NOT_APPLICABLE, "null": OBSERVED}
-    assert f.controlled == OBSERVED
+    assert f.verdicts == {"adaptive": OBSERVED, "fixed": NOT_RECORDED, "null": OBSERVED}
+    assert f.controlled == "estimate only (no fixed-width control)"
     frame["i_xt_p"] = 1.0  # the estimate is no larger than any draw
     f = check_estimator(RunTables(frame))
     assert f.verdicts["null"] == NOT_OBSERVED and f.numbers["below_floor"] == list(LAYERS)
@@ -671,3 +671,22 @@ def test_bad_sources_are_refused_in_one_line(source, match):
     with pytest.raises(InvalidInputError, match=match) as info:
         RunTables(source)
     assert "\n" not in str(info.value)
+
+
+def test_estimator_movement_that_follows_the_width_fails_the_fixed_control():
+    """The estimate moves while I(X;T) at the held widths does not (a rescaled representation):
+    the headline is not observed; with the held-width series moving too, it is."""
+    extra = {
+        "i_xt_null": constant(0.2),
+        "i_ty_null": constant(0.1),
+        "i_xt_p": p_values({0: 0.01, 1: 0.02, 2: 0.01}),
+        "i_xt_fixed": constant(4.0),
+        "i_ty_fixed": constant(1.0),
+    }
+    f = check_estimator(RunTables(synthetic(extra=extra)))
+    assert f.verdicts["adaptive"] == OBSERVED and f.verdicts["fixed"] == NOT_OBSERVED
+    assert f.controlled == "not observed: fails the fixed-width control"
+    assert "does NOT move" in "\n".join(sentences(f))
+    extra["i_xt_fixed"] = rising()
+    f = check_estimator(RunTables(synthetic(extra=extra)))
+    assert f.verdicts["fixed"] == OBSERVED and f.controlled == OBSERVED

@@ -674,9 +674,11 @@ def check_estimator(tables: RunTables) -> Finding:
     equals S(T) in every record (the input Gram is the identity), when S(T) is ~0 on average, or
     when I(X;T) reaches S(X) in over 10% of the records; otherwise observed when I(X;T) moves
     over training in at least one layer read (first against final window, two-sided t-test over
-    runs, Hommel over the layers; inconclusive with one run). Under the null floor: every layer
-    read is above its floor (Fisher's combination of the permutation p-values of each run's
-    final step of I(X;T) at most 0.05).
+    runs, Hommel over the layers; inconclusive with one run). Under the fixed-width control:
+    the same movement test on I(X;T) at the held widths, so a change that only follows the
+    width (a rescaled representation, the moving average's lag) does not count. Under the null
+    floor: every layer read is above its floor (Fisher's combination of the permutation
+    p-values of each run's final step of I(X;T) at most 0.05).
     """
     split = tables.main
     numbers = _estimator_numbers(tables.measured(split))
@@ -692,9 +694,20 @@ def check_estimator(tables: RunTables) -> Finding:
         numbers["below_floor"] = floor.loc[below, "layer"].tolist()
         numbers["floor"] = floor
 
+    if tables.has("fixed"):
+        fixed_trend = tables.trend(split, VARIANTS["fixed"][0])
+        numbers["moving_fixed"] = _moving(fixed_trend)[0]
+        numbers["fixed_saturated"] = bool(fixed_trend["saturated"].all())
+
     def decide(variant: str) -> str:
         if variant == "null":
             return _floor_verdict(tables, split, "i_xt", every=True)
+        if variant == "fixed":
+            if numbers["fixed_saturated"]:
+                return SATURATED
+            if numbers["n_runs"] < 2:
+                return INCONCLUSIVE
+            return OBSERVED if numbers["moving_fixed"] else NOT_OBSERVED
         if numbers["frac_saturated"] > SATURATION_LIMIT or bool(trend["saturated"].all()):
             return SATURATED
         degenerate = numbers["i_xt_is_h_t"] or numbers["mean_h_t"] < COLLAPSED_TOL
@@ -712,7 +725,7 @@ def check_estimator(tables: RunTables) -> Finding:
             "width), so I(X;T) carries no information about X beyond S(T). Choose an informative "
             "input width (x_width) to read the I(X;T) axis.",
         )
-    verdicts = _verdicts(tables, decide, applies=("adaptive", "null"))
+    verdicts = _verdicts(tables, decide)
     return Finding("estimator", "Estimator", split, verdicts, numbers, caveats, trend)
 
 

@@ -571,8 +571,20 @@ def _estimator_floor(f: Finding) -> str | None:
     )
 
 
+def _estimator_fixed(f: Finding) -> str | None:
+    moving = f.numbers.get("moving_fixed", [])
+    return _control(
+        f,
+        "fixed",
+        f"I(X;T) at the held widths moves over training in {listing(moving)} (the same test).",
+        "I(X;T) at the held widths does NOT move over training in any layer (the same test): "
+        "the estimate's movement follows its width.",
+    )
+
+
 def _estimator(f: Finding) -> list[str]:
-    return [_estimator_head(f), _estimator_floor(f), *f.caveats]
+    sentences = [_estimator_head(f), _estimator_fixed(f), _estimator_floor(f), *f.caveats]
+    return [s for s in sentences if s]
 
 
 _WRITERS: dict[str, Callable[[Finding], list[str]]] = {
